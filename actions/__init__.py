@@ -1,0 +1,1 @@
+"""Fulfillment action executors, one module per action type."""

@@ -1,0 +1,1 @@
+"""REST face of PAO (Litestar). Translates HTTP into calls on the core's services."""

@@ -1,0 +1,1 @@
+"""GitHub face of PAO: webhooks, request files, issue forms, slash commands."""

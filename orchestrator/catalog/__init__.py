@@ -1,0 +1,1 @@
+"""Catalog items: contract, loading with source positions, validation."""

@@ -1,0 +1,260 @@
+"""Catalog validation: files -> YAML -> schema -> semantics -> cross-item checks.
+
+One bad file never stops the others from being checked, and every problem is located.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from orchestrator.catalog.issues import Issue
+from orchestrator.catalog.models import CatalogItem, ServiceRequestFile
+from orchestrator.catalog.schema import (
+    CATALOG_ITEM_SCHEMA,
+    SERVICE_REQUEST_SCHEMA,
+    fast_check_for,
+    schema_issues,
+)
+from orchestrator.catalog.semantics import ItemChecker, suggest
+from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, load_yaml
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(slots=True)
+class ValidatedItem:
+    item: CatalogItem
+    doc: LoadedDocument
+
+
+@dataclass(slots=True)
+class ValidatedRequest:
+    request: ServiceRequestFile
+    doc: LoadedDocument
+
+
+@dataclass(slots=True)
+class CatalogReport:
+    """The outcome of validating a set of files; the JSON form is a documented contract."""
+
+    files: int = 0
+    items: dict[str, ValidatedItem] = field(default_factory=dict)
+    requests: list[ValidatedRequest] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def invalid_files(self) -> set[str]:
+        return {i.file for i in self.errors}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "summary": {
+                "files": self.files,
+                "items": len(self.items),
+                "requests": len(self.requests),
+                "errors": len(self.errors),
+                "warnings": len(self.warnings),
+            },
+            "issues": [i.to_dict() for i in sorted(self.issues)],
+        }
+
+
+def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[str]]:
+    """YAML files under the given paths (directories recursively, hidden ones skipped).
+
+    Returns the files and the paths that do not exist.
+    """
+    found: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(
+                    Path(root, name)
+                    for name in sorted(files)
+                    if name.endswith(YAML_SUFFIXES) and not name.startswith(".")
+                )
+        elif path.is_file():
+            found.append(path)
+        else:
+            missing.append(str(raw))
+    return found, missing
+
+
+@dataclass(slots=True)
+class DocumentResult:
+    """What checking one document alone found; picklable, so files can be checked in parallel."""
+
+    name: str
+    issues: list[Issue]
+    doc: LoadedDocument | None = None
+    kind: str = ""  # "item" | "request" when the document passed every single-file check
+
+
+def check_document(name: str, text: str | bytes) -> DocumentResult:
+    """YAML, schema and semantic checks of one document, independent of the rest of the catalog."""
+    try:
+        doc, issues = load_yaml(text, name)
+    except YamlLoadError as exc:
+        return DocumentResult(name, exc.issues)
+    if issues:
+        return DocumentResult(name, issues)  # a document whose keys collide is ambiguous
+    if not isinstance(doc.data, dict):
+        kind = type(doc.data).__name__
+        message = f"expected a mapping at the top level, got {kind}"
+        return DocumentResult(name, [doc.issue("", "not-a-mapping", message)])
+    if doc.data.get("kind") == "ServiceRequest":
+        found = schema_issues(doc, SERVICE_REQUEST_SCHEMA)
+        return DocumentResult(name, found, doc, "" if found else "request")
+    found = schema_issues(doc, CATALOG_ITEM_SCHEMA) or ItemChecker(doc).run()
+    return DocumentResult(name, found, doc, "" if found else "item")
+
+
+def _check_file(job: tuple[Path, str]) -> DocumentResult:
+    path, name = job
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return DocumentResult(
+            name, [Issue(name, 1, 1, "unreadable", f"cannot read file: {exc.strerror}")]
+        )
+    return check_document(name, text)
+
+
+PARALLEL_THRESHOLD = 200  # below this, starting worker processes costs more than it saves
+
+
+class CatalogValidator:
+    """Validates documents; compiled schemas are shared, so one instance serves many runs."""
+
+    def validate_files(
+        self, files: Iterable[Path], *, display_root: Path | None = None, jobs: int = 1
+    ) -> CatalogReport:
+        """Validate files; ``jobs`` > 1 checks them in that many forked processes (CLI only)."""
+        work = [(path, _display(path, display_root)) for path in files]
+        if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
+            fast_check_for(CATALOG_ITEM_SCHEMA)  # compile once, before forking
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                results = list(
+                    pool.map(_check_file, work, chunksize=max(1, len(work) // (jobs * 8)))
+                )
+        else:
+            results = [_check_file(job) for job in work]
+        return self.assemble(results)
+
+    def validate_texts(self, texts: Iterable[tuple[str, str | bytes]]) -> CatalogReport:
+        """Validate in-memory documents given as (file name, text) pairs."""
+        return self.assemble([check_document(name, text) for name, text in texts])
+
+    def assemble(self, results: Iterable[DocumentResult]) -> CatalogReport:
+        """Combine per-document results, in order, and run the checks that need them all."""
+        report = CatalogReport()
+        for result in results:
+            report.files += 1
+            report.issues.extend(result.issues)
+            if result.doc is None or not result.kind:
+                continue
+            if result.kind == "request":
+                request = ServiceRequestFile.model_validate(result.doc.data)
+                report.requests.append(ValidatedRequest(request, result.doc))
+            else:
+                self._add_item(report, result.doc)
+        self.check_catalog(report)
+        return report
+
+    def _add_item(self, report: CatalogReport, doc: LoadedDocument) -> None:
+        try:
+            item = CatalogItem.model_validate(doc.data)
+        except PydanticValidationError as exc:  # the schema should have caught it
+            report.issues.append(doc.issue("", "schema", f"item does not fit the model: {exc}"))
+            return
+        first = report.items.get(item.id)
+        if first is not None:
+            line = first.doc.position("/metadata/id")[0]
+            report.issues.append(
+                doc.issue(
+                    "/metadata/id",
+                    "duplicate-item-id",
+                    f"item id '{item.id}' is already defined in {first.doc.file}:{line}",
+                )
+            )
+            return
+        report.items[item.id] = ValidatedItem(item, doc)
+
+    def check_catalog(self, report: CatalogReport) -> None:
+        """Checks that need every item: replacements of deprecated items, request targets."""
+        for entry in report.items.values():
+            lifecycle = entry.item.lifecycle
+            replacement = lifecycle.replacement
+            if replacement is None:
+                continue
+            pointer = "/lifecycle/replacement"
+            if replacement == entry.item.id:
+                report.issues.append(
+                    entry.doc.issue(pointer, "self-replacement", "an item cannot replace itself")
+                )
+            elif replacement not in report.items:
+                report.issues.append(
+                    entry.doc.issue(
+                        pointer,
+                        "missing-replacement",
+                        f"replacement '{replacement}' is not an item of this catalog"
+                        f"{suggest(replacement, report.items)}",
+                    )
+                )
+            elif report.items[replacement].item.lifecycle.status != "active":
+                status = report.items[replacement].item.lifecycle.status
+                report.issues.append(
+                    Issue(
+                        entry.doc.file,
+                        *entry.doc.position(pointer),
+                        "replacement-not-active",
+                        f"replacement '{replacement}' is itself {status}",
+                        pointer,
+                        "warning",
+                    )
+                )
+        if not report.items:
+            return
+        for request in report.requests:
+            target = request.request.catalog_item
+            if target not in report.items:
+                report.issues.append(
+                    request.doc.issue(
+                        "/catalogItem",
+                        "unknown-catalog-item",
+                        f"no catalog item '{target}'{suggest(target, report.items)}",
+                    )
+                )
+
+
+def _display(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.as_posix()

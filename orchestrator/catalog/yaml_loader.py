@@ -1,0 +1,271 @@
+"""YAML documents loaded with the C safe loader, with the line/column of every node on demand.
+
+Valid documents, the common case, are loaded once at full speed; the position index (JSON
+pointer -> line/column) is built from a second, marked pass only when a problem must be located.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import yaml
+
+from orchestrator.catalog.issues import Issue
+
+try:
+    _CBase: type[Any] = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml missing; same behaviour, slower
+    _CBase = yaml.SafeLoader
+
+MAX_DOCUMENT_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+Position = tuple[int, int]
+
+
+def escape_pointer_token(token: str | int) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def join_pointer(base: str, token: str | int) -> str:
+    return f"{base}/{escape_pointer_token(token)}"
+
+
+def key_text(key: Any) -> str:
+    """Mapping keys as JSON sees them: documents are checked against JSON Schemas."""
+    if isinstance(key, str):
+        return key
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+class _SuspiciousMapping(Exception):
+    """A mapping lost keys while loading: a duplicate key, to be located by the marked pass."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_TAG_CACHE_LIMIT = 50_000
+
+
+class _Base(_CBase):  # type: ignore[misc]
+    """The C safe loader with JSON-like scalars: dates stay strings, as JSON Schema expects.
+
+    Implicit tag resolution runs in Python for every scalar; catalogs repeat the same scalars
+    (keys, types, booleans) endlessly, so resolutions are cached.
+    """
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+        for first, resolvers in _CBase.yaml_implicit_resolvers.items()
+    }
+    _tags: ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit is not None:
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(self._tags) < _TAG_CACHE_LIMIT:
+                    self._tags[key] = tag
+            return tag
+        resolved: str = super().resolve(kind, value, implicit)
+        return resolved
+
+
+class _FastLoader(_Base):
+    """Composes in C, then builds plain data in one tight pass; gives up on anything unusual."""
+
+    def fast_data(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:
+                return node.value
+            return self.construct_object(node, deep=True)
+        if isinstance(node, yaml.MappingNode):
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    raise _SuspiciousMapping
+                mapping[key_text(self.fast_data(key_node))] = self.fast_data(value_node)
+            if len(mapping) < len(node.value):
+                raise _SuspiciousMapping
+            return mapping
+        if isinstance(node, yaml.SequenceNode):
+            return [self.fast_data(item) for item in node.value]
+        raise _SuspiciousMapping  # pragma: no cover - no other node kinds
+
+
+@dataclass(slots=True)
+class LoadedDocument:
+    """A parsed document, its source file and text; positions are 1-based (line, column)."""
+
+    file: str
+    data: Any
+    text: str = ""
+    _positions: dict[str, Position] | None = None
+    _key_positions: dict[str, Position] = field(default_factory=dict)
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        if self._positions is None:
+            self._positions = {}
+            builder = _Builder(_Base(self.text), self)
+            try:
+                node = builder.loader.get_single_node()
+                if node is not None:
+                    builder.build(node, "", 0)
+            finally:
+                builder.loader.dispose()
+        return self._positions
+
+    def position(self, pointer: str, *, key: bool = False) -> Position:
+        """Position of ``pointer``, or of its nearest ancestor that has one."""
+        positions = self.positions
+        table = self._key_positions if key else positions
+        probe = pointer
+        while True:
+            if probe in table:
+                return table[probe]
+            if probe in positions:
+                return positions[probe]
+            if not probe:
+                return (1, 1)
+            probe = probe.rsplit("/", 1)[0]
+
+    def issue(self, pointer: str, code: str, message: str, *, key: bool = False) -> Issue:
+        line, column = self.position(pointer, key=key)
+        return Issue(self.file, line, column, code, message, pointer)
+
+
+class YamlLoadError(Exception):
+    """The text is not a single loadable YAML document; carries located issues."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(str(i) for i in issues))
+        self.issues = issues
+
+
+def _mark(node: yaml.Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns a composed node tree into plain data while recording positions (the marked pass)."""
+
+    def __init__(self, loader: yaml.SafeLoader, doc: LoadedDocument) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.positions: dict[str, Position] = {} if doc._positions is None else doc._positions
+        self.duplicates: list[Issue] = []
+        self.nodes = 0
+
+    def fail(self, node: yaml.Node, message: str) -> YamlLoadError:
+        line, column = _mark(node)
+        return YamlLoadError([Issue(self.doc.file, line, column, "yaml-syntax", message)])
+
+    def build(self, node: yaml.Node, pointer: str, depth: int) -> Any:
+        self.positions[pointer] = _mark(node)
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.fail(node, f"document expands to over {MAX_NODES} nodes (alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise self.fail(node, f"document nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            own_keys = [k for k, _ in node.value if k.tag != _MERGE_TAG]
+            seen_own: set[Any] = set()
+            self.loader.flatten_mapping(node)
+            merged = len(node.value) - len(own_keys)
+            result: dict[Any, Any] = {}
+            for index, (key_node, value_node) in enumerate(node.value):
+                key = self.loader.construct_object(key_node, deep=True)
+                if key is not None and not isinstance(key, str | int | float | bool):
+                    raise self.fail(key_node, "mapping keys must be plain scalars")
+                key = key_text(key)
+                child = join_pointer(pointer, key)
+                if index >= merged:
+                    if key in seen_own:
+                        line, column = _mark(key_node)
+                        message = f"duplicate key {key!r}: the later value would silently win"
+                        self.duplicates.append(
+                            Issue(self.doc.file, line, column, "yaml-duplicate-key", message, child)
+                        )
+                    seen_own.add(key)
+                self.doc._key_positions[child] = _mark(key_node)
+                result[key] = self.build(value_node, child, depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, join_pointer(pointer, index), depth + 1)
+                for index, item in enumerate(node.value)
+            ]
+        return self.loader.construct_object(node, deep=True)
+
+
+def _syntax_error(file: str, text: str, exc: yaml.YAMLError) -> YamlLoadError:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return YamlLoadError([Issue(file, 1, 1, "yaml-syntax", str(exc))])
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or str(exc)
+    context = f" ({exc.context})" if exc.context else ""
+    source_line = "".join(text.splitlines()[line - 1 : line])
+    if "\t" in source_line[:column]:
+        problem += "; tab characters cannot indent YAML, use spaces"
+    return YamlLoadError([Issue(file, line, column, "yaml-syntax", f"{problem}{context}")])
+
+
+def _marked_load(text: str, doc: LoadedDocument) -> list[Issue]:
+    """The slow, exact pass: data, positions and located duplicate keys."""
+    doc._positions = {}
+    builder = _Builder(_Base(text), doc)
+    try:
+        node = builder.loader.get_single_node()
+        if node is None:
+            raise YamlLoadError([Issue(doc.file, 1, 1, "yaml-syntax", "file is empty")])
+        doc.data = builder.build(node, "", 0)
+    finally:
+        builder.loader.dispose()
+    return builder.duplicates
+
+
+def load_yaml(text: str | bytes, file: str) -> tuple[LoadedDocument, list[Issue]]:
+    """Parse one YAML document. Raises YamlLoadError for unusable text.
+
+    Returns the document and non-fatal issues (duplicate keys).
+    """
+    if len(text) > MAX_DOCUMENT_BYTES:
+        message = f"file is larger than {MAX_DOCUMENT_BYTES} bytes"
+        raise YamlLoadError([Issue(file, 1, 1, "yaml-syntax", message)])
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"file is not valid UTF-8: {exc.reason} at byte {exc.start}"
+            raise YamlLoadError([Issue(file, 1, 1, "yaml-syntax", message)]) from None
+    doc = LoadedDocument(file=file, data=None, text=text)
+    loader = _FastLoader(text)
+    try:
+        try:
+            if "*" in text:  # aliases: expand in the marked pass, which bounds the expansion
+                raise _SuspiciousMapping
+            node = loader.get_single_node()
+            if node is None:
+                raise YamlLoadError([Issue(file, 1, 1, "yaml-syntax", "file is empty")])
+            doc.data = loader.fast_data(node)
+            return doc, []
+        except _SuspiciousMapping:
+            return doc, _marked_load(text, doc)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(file, text, exc) from None
+    except RecursionError:
+        message = f"document nests deeper than {MAX_DEPTH} levels"
+        raise YamlLoadError([Issue(file, 1, 1, "yaml-syntax", message)]) from None
+    finally:
+        loader.dispose()

@@ -1,0 +1,1 @@
+"""Handlebars-style templates over request variables: parsing, static analysis, rendering."""
