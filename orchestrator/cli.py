@@ -6,7 +6,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from orchestrator import __version__
 
@@ -31,6 +33,44 @@ def _catalog_validate(args: argparse.Namespace) -> int:
     report = CatalogValidator().validate_files(files, display_root=Path.cwd(), jobs=jobs)
     print(render(report, args.format))
     return EXIT_OK if report.valid else EXIT_INVALID
+
+
+def _catalog_issue_forms(args: argparse.Namespace) -> int:
+    from orchestrator.catalog.report_format import render
+    from orchestrator.catalog.validator import CatalogValidator, discover
+    from orchestrator.forms import write_issue_forms
+
+    files, missing = discover(args.paths)
+    for path in missing:
+        print(f"pao catalog issue-forms: no such file or directory: {path}", file=sys.stderr)
+    if missing or not files:
+        if not files:
+            print("pao catalog issue-forms: no .yaml or .yml files found", file=sys.stderr)
+        return EXIT_USAGE
+    report = CatalogValidator().validate_files(files, display_root=Path.cwd())
+    if not report.valid:  # forms from a broken catalog would mislead requesters
+        print(render(report, "text"), file=sys.stderr)
+        return EXIT_INVALID
+    written = write_issue_forms([entry.item for entry in report.items.values()], Path(args.out))
+    for output in written:
+        print(output)
+    print(f"{len(written) - 1} issue form(s) and config.yml written to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _db(args: argparse.Namespace) -> int:
+    """Settings are read here, at start-up; the store receives a resolved URL and directory."""
+    from orchestrator.settings import Settings, SettingsError
+    from orchestrator.store.commands import run_db_command
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"pao db {args.db_command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    url = args.database_url or settings.database.url
+    data_dir = settings.database.data_dir / "pgdata"
+    return run_db_command(args.db_command, url=url, data_dir=data_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +110,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes for large catalogs (default: one per CPU; 1 disables)",
     )
     validate.set_defaults(handler=_catalog_validate)
+    issue_forms = catalog_commands.add_parser(
+        "issue-forms",
+        help="write GitHub issue forms for the catalog",
+        description=(
+            "Validate the catalog, then write one GitHub issue form per requestable item "
+            "(<id>.yml) and config.yml into DIR (e.g. .github/ISSUE_TEMPLATE). "
+            "Exit status: 0 written, 1 invalid catalog, 2 usage error."
+        ),
+    )
+    issue_forms.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    issue_forms.add_argument(
+        "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
+    )
+    issue_forms.set_defaults(handler=_catalog_issue_forms)
+    from orchestrator.store.commands import add_db_parser
+
+    add_db_parser(commands).set_defaults(handler=_db)
+    _register_face_commands(commands)
     return parser
+
+
+def _register_face_commands(commands: Any) -> None:
+    """Faces (api, bot) contribute their commands through the `pao.commands` entry points, so
+    the core never imports them."""
+    for entry in entry_points(group="pao.commands"):
+        register = entry.load()
+        register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,14 +62,23 @@ class Conditional(_Model):
     value: Any
 
     def holds(self, actual: Any) -> bool:
-        """Whether the field is shown (and may be required) given its controlling value."""
-        if self.condition == "equals":
-            return bool(actual == self.value)
-        if self.condition == "notEquals":
-            return bool(actual != self.value)
-        if self.condition == "in":
-            return actual in self.value
-        return actual not in self.value
+        """Whether the field is shown (and may be required) given its controlling value.
+
+        Compared as JSON values (``true`` is not ``1``). A list (a multiselect) matches
+        ``equals``/``notEquals`` when it contains / does not contain the value, and
+        ``in``/``notIn`` when it shares / shares no entry with the values.
+        """
+        expected = self.value if self.condition in ("in", "notIn") else [self.value]
+        entries = actual if isinstance(actual, list | tuple) else [actual]
+        hit = any(json_equal(a, e) for a in entries for e in expected)
+        return hit if self.condition in ("equals", "in") else not hit
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON sees it: booleans are not numbers, 1 equals 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
 
 
 class FormField(_Model):

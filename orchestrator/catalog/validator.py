@@ -5,6 +5,7 @@ One bad file never stops the others from being checked, and every problem is loc
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
@@ -29,16 +30,70 @@ from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, load
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(slots=True)
-class ValidatedItem:
-    item: CatalogItem
-    doc: LoadedDocument
+class _Checked:
+    """A document that passed every check of its own. Checked in a worker process, it arrives
+    as its text only: the document (data with the schema's defaults, positions) and the typed
+    model are rebuilt from the text on first use, exactly as the worker had them."""
+
+    __slots__ = ("_doc", "_text", "file")
+    _schema: str = CATALOG_ITEM_SCHEMA
+
+    def __init__(self, file: str, doc: LoadedDocument | None, text: str) -> None:
+        self.file = file
+        self._doc = doc
+        self._text = text
+
+    @property
+    def doc(self) -> LoadedDocument:
+        if self._doc is None:
+            doc, _ = load_yaml(self._text, self.file)
+            fast_check_for(self._schema)(doc.data)  # fills in the schema's defaults, as before
+            self._doc = doc
+        return self._doc
 
 
-@dataclass(slots=True)
-class ValidatedRequest:
-    request: ServiceRequestFile
-    doc: LoadedDocument
+class ValidatedItem(_Checked):
+    """A valid catalog item; ``item`` (the typed model) is built on first use."""
+
+    __slots__ = ("_item", "id", "replacement", "status")
+
+    def __init__(
+        self,
+        result: DocumentResult,
+        *,
+        item: CatalogItem | None = None,
+    ) -> None:
+        super().__init__(result.name, result.doc, result.text)
+        self.id = result.key
+        self.status = result.status
+        self.replacement = result.replacement
+        self._item = item
+
+    @property
+    def item(self) -> CatalogItem:
+        if self._item is None:
+            self._item = CatalogItem.model_validate(self.doc.data)
+        return self._item
+
+
+class ValidatedRequest(_Checked):
+    """A valid request file; ``request`` (the typed model) is built on first use."""
+
+    __slots__ = ("_request", "catalog_item")
+    _schema = SERVICE_REQUEST_SCHEMA
+
+    def __init__(
+        self, result: DocumentResult, *, request: ServiceRequestFile | None = None
+    ) -> None:
+        super().__init__(result.name, result.doc, result.text)
+        self.catalog_item = result.key
+        self._request = request
+
+    @property
+    def request(self) -> ServiceRequestFile:
+        if self._request is None:
+            self._request = ServiceRequestFile.model_validate(self.doc.data)
+        return self._request
 
 
 @dataclass(slots=True)
@@ -105,12 +160,23 @@ def discover(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[
 
 @dataclass(slots=True)
 class DocumentResult:
-    """What checking one document alone found; picklable, so files can be checked in parallel."""
+    """What checking one document alone found; picklable, so files can be checked in parallel.
+
+    For a valid document, ``key`` is the item's id (or the item a request names) and
+    ``status``/``replacement`` its lifecycle: all the cross-file checks need. Workers send
+    results back without ``doc`` and ``model`` (see ``_slim``), which the parent rebuilds from
+    ``text`` only when asked for.
+    """
 
     name: str
     issues: list[Issue]
     doc: LoadedDocument | None = None
     kind: str = ""  # "item" | "request" when the document passed every single-file check
+    model: CatalogItem | ServiceRequestFile | None = None
+    key: str = ""
+    status: str = ""
+    replacement: str | None = None
+    text: str = ""
 
 
 def check_document(name: str, text: str | bytes) -> DocumentResult:
@@ -127,9 +193,24 @@ def check_document(name: str, text: str | bytes) -> DocumentResult:
         return DocumentResult(name, [doc.issue("", "not-a-mapping", message)])
     if doc.data.get("kind") == "ServiceRequest":
         found = schema_issues(doc, SERVICE_REQUEST_SCHEMA)
-        return DocumentResult(name, found, doc, "" if found else "request")
+        if found:
+            return DocumentResult(name, found, doc)
+        request = ServiceRequestFile.model_validate(doc.data)
+        return DocumentResult(
+            name, [], doc, "request", request, request.catalog_item, text=doc.text
+        )
     found = schema_issues(doc, CATALOG_ITEM_SCHEMA) or ItemChecker(doc).run()
-    return DocumentResult(name, found, doc, "" if found else "item")
+    if found:
+        return DocumentResult(name, found, doc)
+    try:
+        item = CatalogItem.model_validate(doc.data)
+    except PydanticValidationError as exc:  # the schema should have caught it
+        message = f"item does not fit the model: {exc}"
+        return DocumentResult(name, [doc.issue("", "schema", message)], doc)
+    lifecycle = item.lifecycle
+    return DocumentResult(
+        name, [], doc, "item", item, item.id, lifecycle.status, lifecycle.replacement, doc.text
+    )
 
 
 def _check_file(job: tuple[Path, str]) -> DocumentResult:
@@ -141,6 +222,22 @@ def _check_file(job: tuple[Path, str]) -> DocumentResult:
             name, [Issue(name, 1, 1, "unreadable", f"cannot read file: {exc.strerror}")]
         )
     return check_document(name, text)
+
+
+def _check_files_slim(jobs: list[tuple[Path, str]]) -> list[DocumentResult]:
+    """In a worker: check a batch of files and keep only what the parent needs (no data)."""
+    results = []
+    for job in jobs:
+        result = _check_file(job)
+        result.doc = result.model = None
+        results.append(result)
+    return results
+
+
+def _worker_init() -> None:
+    # Everything inherited from the parent lives as long as the worker: keep the collector from
+    # walking (and copying, page by page) it again and again.
+    gc.freeze()
 
 
 PARALLEL_THRESHOLD = 200  # below this, starting worker processes costs more than it saves
@@ -156,11 +253,14 @@ class CatalogValidator:
         work = [(path, _display(path, display_root)) for path in files]
         if jobs > 1 and len(work) >= PARALLEL_THRESHOLD:
             fast_check_for(CATALOG_ITEM_SCHEMA)  # compile once, before forking
+            fast_check_for(SERVICE_REQUEST_SCHEMA)
+            size = max(1, len(work) // (jobs * 8))
+            batches = [work[i : i + size] for i in range(0, len(work), size)]
             context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                results = list(
-                    pool.map(_check_file, work, chunksize=max(1, len(work) // (jobs * 8)))
-                )
+            with ProcessPoolExecutor(
+                max_workers=jobs, mp_context=context, initializer=_worker_init
+            ) as pool:
+                results = [r for batch in pool.map(_check_files_slim, batches) for r in batch]
         else:
             results = [_check_file(job) for job in work]
         return self.assemble(results)
@@ -175,44 +275,38 @@ class CatalogValidator:
         for result in results:
             report.files += 1
             report.issues.extend(result.issues)
-            if result.doc is None or not result.kind:
-                continue
             if result.kind == "request":
-                request = ServiceRequestFile.model_validate(result.doc.data)
-                report.requests.append(ValidatedRequest(request, result.doc))
-            else:
-                self._add_item(report, result.doc)
+                request = result.model if isinstance(result.model, ServiceRequestFile) else None
+                report.requests.append(ValidatedRequest(result, request=request))
+            elif result.kind == "item":
+                self._add_item(report, result)
         self.check_catalog(report)
         return report
 
-    def _add_item(self, report: CatalogReport, doc: LoadedDocument) -> None:
-        try:
-            item = CatalogItem.model_validate(doc.data)
-        except PydanticValidationError as exc:  # the schema should have caught it
-            report.issues.append(doc.issue("", "schema", f"item does not fit the model: {exc}"))
-            return
-        first = report.items.get(item.id)
+    def _add_item(self, report: CatalogReport, result: DocumentResult) -> None:
+        item = result.model if isinstance(result.model, CatalogItem) else None
+        entry = ValidatedItem(result, item=item)
+        first = report.items.get(entry.id)
         if first is not None:
             line = first.doc.position("/metadata/id")[0]
             report.issues.append(
-                doc.issue(
+                entry.doc.issue(
                     "/metadata/id",
                     "duplicate-item-id",
-                    f"item id '{item.id}' is already defined in {first.doc.file}:{line}",
+                    f"item id '{entry.id}' is already defined in {first.doc.file}:{line}",
                 )
             )
             return
-        report.items[item.id] = ValidatedItem(item, doc)
+        report.items[entry.id] = entry
 
     def check_catalog(self, report: CatalogReport) -> None:
         """Checks that need every item: replacements of deprecated items, request targets."""
         for entry in report.items.values():
-            lifecycle = entry.item.lifecycle
-            replacement = lifecycle.replacement
+            replacement = entry.replacement
             if replacement is None:
                 continue
             pointer = "/lifecycle/replacement"
-            if replacement == entry.item.id:
+            if replacement == entry.id:
                 report.issues.append(
                     entry.doc.issue(pointer, "self-replacement", "an item cannot replace itself")
                 )
@@ -225,8 +319,8 @@ class CatalogValidator:
                         f"{suggest(replacement, report.items)}",
                     )
                 )
-            elif report.items[replacement].item.lifecycle.status != "active":
-                status = report.items[replacement].item.lifecycle.status
+            elif report.items[replacement].status != "active":
+                status = report.items[replacement].status
                 report.issues.append(
                     Issue(
                         entry.doc.file,
@@ -240,7 +334,7 @@ class CatalogValidator:
         if not report.items:
             return
         for request in report.requests:
-            target = request.request.catalog_item
+            target = request.catalog_item
             if target not in report.items:
                 report.issues.append(
                     request.doc.issue(

@@ -50,56 +50,106 @@ class _SuspiciousMapping(Exception):
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-_TAG_CACHE_LIMIT = 50_000
+# Tags whose constructed values are immutable and depend only on the text: cached by value.
+_CACHED_SCALAR_TAGS = frozenset(
+    {
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+    }
+)
+_CACHE_LIMIT = 50_000
+_CACHED_VALUE_LENGTH = 100  # long scalars rarely repeat; do not keep them alive
+
+_ScalarNode = yaml.ScalarNode
+_SequenceNode = yaml.SequenceNode
+_MappingNode = yaml.MappingNode
 
 
 class _Base(_CBase):  # type: ignore[misc]
     """The C safe loader with JSON-like scalars: dates stay strings, as JSON Schema expects.
 
-    Implicit tag resolution runs in Python for every scalar; catalogs repeat the same scalars
-    (keys, types, booleans) endlessly, so resolutions are cached.
+    The composer calls back into Python for every node (tag resolution, path resolvers); those
+    callbacks are most of the loading time, so they are kept to a dictionary look-up: catalogs
+    repeat the same plain scalars (keys, types, booleans) endlessly, and no path resolvers are
+    registered, so collections always get the default tags.
     """
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
         for first, resolvers in _CBase.yaml_implicit_resolvers.items()
     }
-    _tags: ClassVar[dict[tuple[str, tuple[bool, bool]], str]] = {}
+    yaml_path_resolvers: ClassVar[dict[Any, Any]] = {}
+    _plain_tags: ClassVar[dict[str, str]] = {}
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        """No path resolvers: nothing to track while descending."""
+
+    def ascend_resolver(self) -> None:
+        """No path resolvers: nothing to track while ascending."""
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
-        if kind is yaml.ScalarNode and implicit is not None:
-            key = (value, implicit)
-            tag = self._tags.get(key)
+        if kind is _ScalarNode:
+            if not implicit[0]:  # quoted, or the non-specific tag "!": always a string
+                return _STR_TAG
+            tag = self._plain_tags.get(value)
             if tag is None:
                 tag = super().resolve(kind, value, implicit)
-                if len(self._tags) < _TAG_CACHE_LIMIT:
-                    self._tags[key] = tag
+                if len(value) <= _CACHED_VALUE_LENGTH and len(self._plain_tags) < _CACHE_LIMIT:
+                    self._plain_tags[value] = tag
             return tag
-        resolved: str = super().resolve(kind, value, implicit)
-        return resolved
+        return _SEQ_TAG if kind is _SequenceNode else _MAP_TAG
+
+
+_scalar_values: dict[tuple[str, str], Any] = {}
 
 
 class _FastLoader(_Base):
     """Composes in C, then builds plain data in one tight pass; gives up on anything unusual."""
 
     def fast_data(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _STR_TAG:
+        kind = type(node)
+        if kind is _ScalarNode:
+            tag = node.tag
+            if tag == _STR_TAG:
                 return node.value
+            if tag in _CACHED_SCALAR_TAGS:
+                key = (tag, node.value)
+                try:
+                    return _scalar_values[key]
+                except KeyError:
+                    value = self.construct_object(node, deep=True)
+                    if (
+                        len(node.value) <= _CACHED_VALUE_LENGTH
+                        and len(_scalar_values) < _CACHE_LIMIT
+                    ):
+                        _scalar_values[key] = value
+                    return value
             return self.construct_object(node, deep=True)
-        if isinstance(node, yaml.MappingNode):
+        if kind is _MappingNode:
             mapping: dict[str, Any] = {}
+            fast_data = self.fast_data
             for key_node, value_node in node.value:
-                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                if type(key_node) is not _ScalarNode:
                     raise _SuspiciousMapping
-                mapping[key_text(self.fast_data(key_node))] = self.fast_data(value_node)
+                key_tag = key_node.tag
+                if key_tag == _STR_TAG:
+                    mapping[key_node.value] = fast_data(value_node)
+                elif key_tag == _MERGE_TAG:
+                    raise _SuspiciousMapping
+                else:
+                    mapping[key_text(fast_data(key_node))] = fast_data(value_node)
             if len(mapping) < len(node.value):
                 raise _SuspiciousMapping
             return mapping
-        if isinstance(node, yaml.SequenceNode):
-            return [self.fast_data(item) for item in node.value]
-        raise _SuspiciousMapping  # pragma: no cover - no other node kinds
+        if kind is _SequenceNode:
+            fast_data = self.fast_data
+            return [fast_data(item) for item in node.value]
+        raise _SuspiciousMapping  # anything unusual: the marked pass decides
 
 
 @dataclass(slots=True)

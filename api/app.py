@@ -1,0 +1,77 @@
+"""The Litestar application: `create_app(settings)` wires controllers, DI, errors and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+
+from api.controllers.catalog import CatalogController
+from api.controllers.requests import RequestsController
+from api.controllers.system import SystemController
+from api.controllers.tools import ToolsController
+from api.deps import provide_correlation_id, provide_principal, provide_services
+from api.metrics import Metrics
+from api.problems import EXCEPTION_HANDLERS
+from api.request_context import RequestContextMiddleware
+from orchestrator import __version__
+from orchestrator.services import Services, open_services
+from orchestrator.settings import Settings
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
+    """Build the app. Without ``services`` it opens them at start-up and closes them at exit."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        opened = await open_services(settings)
+        app.state.services = opened
+        try:
+            yield
+        finally:
+            await opened.close()
+
+    return Litestar(
+        route_handlers=[CatalogController, RequestsController, SystemController, ToolsController],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+            "correlation_id": Provide(provide_correlation_id, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            DefineMiddleware(
+                RequestContextMiddleware,
+                header=settings.api.correlation_id_header,
+                metrics=metrics,
+            )
+        ],
+        lifespan=[lifespan],
+        state=State({"metrics": metrics, "settings": settings}),
+        request_max_body_size=settings.api.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="PAO: Platform Automation Orchestrator",
+            version=__version__,
+            description="Self-service catalog, requests and their fulfillment.",
+            path="/api/v1",
+            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+        ),
+    )
+
+
+def app_from_env() -> Litestar:
+    """uvicorn factory (``uvicorn --factory api.app:app_from_env``): settings from the environment."""
+    import os
+
+    return create_app(Settings.from_env(os.environ))

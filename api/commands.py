@@ -1,0 +1,75 @@
+"""`pao serve` and `pao api`: run the service (with the embedded defaults when unconfigured)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any
+
+from orchestrator.settings import Settings, SettingsError
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run PAO in one process (API and background work) on the embedded defaults",
+        description=(
+            "Run the whole service. With no configuration it starts an embedded PostgreSQL "
+            "under .pao/, uses an in-process cache and serves examples/catalog/."
+        ),
+    )
+    api = commands.add_parser("api", help="run only the REST API (production: with DATABASE_URL)")
+    for parser in (serve, api):
+        parser.add_argument("--host", help="address to listen on (default: PAO_HOST or 127.0.0.1)")
+        parser.add_argument("--port", type=int, help="port (default: PAO_PORT or 8080)")
+        parser.set_defaults(handler=_run)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"pao {args.command}: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or settings.api.host
+    port = settings.api.port if args.port is None else args.port
+    if settings.auth.mode == "none" and not _is_loopback(host):
+        print(
+            f"pao {args.command}: refusing to listen on {host} with PAO_AUTH_MODE=none; "
+            "bind to 127.0.0.1 or configure authentication",
+            file=sys.stderr,
+        )
+        return 2
+    if settings.auth.mode != "none":
+        print(
+            f"pao {args.command}: PAO_AUTH_MODE={settings.auth.mode} is not available yet",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger(__name__).warning(
+        "authentication is off (PAO_AUTH_MODE=none): every caller is the local admin; loopback only"
+    )
+    print(
+        f"PAO {args.command}: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/api/v1/docs)"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+
+from api.problems import problem_responses
+from orchestrator.catalog.service import SyncResult
+from orchestrator.errors import NotAvailable
+from orchestrator.forms import request_json_schema
+from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
+from orchestrator.services import Services
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size (default 50, max 200)")]
+
+
+class CatalogController(Controller):
+    path = "/api/v1/catalog"
+    tags = ("catalog",)
+
+    @get("/", summary="List catalog items", responses=problem_responses(422))
+    async def list_items(
+        self,
+        services: Services,
+        category: str | None = None,
+        owner: str | None = Parameter(default=None, description="owning team"),
+        search: str | None = Parameter(default=None, max_length=100),
+        cursor: str | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+        include_total: bool = False,
+    ) -> dict[str, Any]:
+        after = decode_cursor(cursor, "after")["after"] if cursor else None
+        items, has_more, total = await services.catalog.list_page(
+            category=category,
+            owner=owner,
+            search=search,
+            after=str(after) if after is not None else None,
+            limit=limit,
+            with_total=include_total,
+        )
+        next_cursor = encode_cursor({"after": items[-1]["id"]}) if has_more and items else None
+        return page(items, next_cursor, total, limit)
+
+    @get(
+        "/items/{item_id:str}",
+        summary="A catalog item with its full definition",
+        responses=problem_responses(404),
+    )
+    async def get_item(self, services: Services, item_id: str) -> Response[bytes]:
+        body = await services.catalog.item_json(item_id)
+        return Response(body, media_type="application/json")
+
+    @get(
+        "/items/{item_id:str}/schema",
+        summary="JSON Schema of the item's request fields",
+        responses=problem_responses(404),
+    )
+    async def get_item_schema(self, services: Services, item_id: str) -> dict[str, Any]:
+        item, _ = await services.catalog.current(item_id)
+        return request_json_schema(item)
+
+    @post(
+        "/refresh",
+        summary="Sync the catalog now",
+        status_code=200,
+        responses=problem_responses(501),
+    )
+    async def refresh(self, services: Services) -> dict[str, Any]:
+        local = services.settings.catalog.local_path
+        if local is None:
+            raise NotAvailable("no catalog source is configured")
+        result: SyncResult = await services.catalog.sync_directory(local)
+        return result.to_dict()
+
+    @get(
+        "/validation-errors",
+        summary="Problems found in the catalog by the last sync",
+        responses=problem_responses(),
+    )
+    async def validation_errors(self, services: Services) -> dict[str, Any]:
+        errors = await services.catalog.validation_errors()
+        return {"items": errors, "count": len(errors)}

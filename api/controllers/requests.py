@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+from psycopg.types.json import Jsonb
+
+from api.problems import problem_responses
+from orchestrator.errors import ValidationFailed
+from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.services import Services
+from orchestrator.store.queries import QUERIES
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
+Status = Annotated[
+    str | None,
+    Parameter(
+        pattern="^(submitted|validating|queued|in_progress|completed|failed|aborted|escalated)$",
+        description="filter by status",
+    ),
+]
+
+
+class NewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    catalog_item: Annotated[str, msgspec.Meta(pattern="^[a-z0-9]+(-[a-z0-9]+)*$", max_length=63)]
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
+    title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    justification: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    catalog_version: str | None = None
+
+    def draft(self, source: str = "api") -> RequestDraft:
+        return RequestDraft(
+            catalog_item=self.catalog_item,
+            fields=self.fields,
+            title=self.title,
+            justification=self.justification,
+            source=source,
+            catalog_version=self.catalog_version,
+        )
+
+
+class Decision(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] = "no reason given"
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", max_length=200, description="repeat-safe submission key"),
+]
+
+
+class RequestsController(Controller):
+    path = "/api/v1/requests"
+    tags = ("requests",)
+
+    @post(
+        "/validate",
+        summary="Validate a request without submitting it",
+        status_code=200,
+        responses=problem_responses(413),
+    )
+    async def validate(self, services: Services, data: NewRequest) -> dict[str, Any]:
+        outcome = await services.requests.validate(data.draft())
+        return {
+            "valid": outcome.valid,
+            "errors": outcome.errors,
+            "warnings": outcome.warnings,
+            "catalog_item_version": outcome.item.metadata.version if outcome.item else None,
+        }
+
+    @post(
+        "/",
+        summary="Submit a request",
+        status_code=201,
+        responses=problem_responses(404, 409, 413, 422),
+    )
+    async def submit(
+        self,
+        request: Request[Any, Any, Any],
+        services: Services,
+        principal: Principal,
+        correlation_id: str,
+        data: NewRequest,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[dict[str, Any]]:
+        if idempotency_key is None:
+            view = await services.requests.submit(data.draft(), principal, correlation_id)
+            return _created(view)
+        scope = f"POST /api/v1/requests {principal.email}"
+        digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
+        async with services.db.transaction() as conn:
+            cur = await conn.execute(
+                QUERIES.claim_idempotency_key,
+                {"scope": scope, "key": idempotency_key, "request_hash": digest},
+            )
+            claimed = await cur.fetchone() is not None
+            if not claimed:
+                cur = await conn.execute(
+                    QUERIES.get_idempotency_key, {"scope": scope, "key": idempotency_key}
+                )
+                previous = await cur.fetchone()
+        if not claimed:
+            if previous is None or previous["request_hash"] != digest:
+                raise ValidationFailed(
+                    "this Idempotency-Key was already used with a different request body",
+                    [{"pointer": "/", "message": "reuse a key only to repeat the same request"}],
+                )
+            if previous["response_status"] is None:
+                raise ValidationFailed(
+                    "a request with this Idempotency-Key is still being processed",
+                    [{"pointer": "/", "message": "retry shortly"}],
+                )
+            response = Response(
+                previous["response_body"],
+                status_code=previous["response_status"],
+                headers={**previous["response_headers"], "Idempotent-Replayed": "true"},
+            )
+            return response
+        try:
+            view = await services.requests.submit(data.draft(), principal, correlation_id)
+        except BaseException:
+            async with services.db.transaction() as conn:
+                await conn.execute(
+                    QUERIES.release_idempotency_key, {"scope": scope, "key": idempotency_key}
+                )
+            raise
+        response = _created(view)
+        async with services.db.transaction() as conn:
+            await conn.execute(
+                QUERIES.store_idempotent_response,
+                {
+                    "scope": scope,
+                    "key": idempotency_key,
+                    "status": 201,
+                    "body": Jsonb(view),
+                    "headers": Jsonb({"Location": response.headers["Location"]}),
+                },
+            )
+        return response
+
+    @get("/", summary="List requests", responses=problem_responses(422))
+    async def list_requests(
+        self,
+        services: Services,
+        status: Status = None,
+        catalog_item: str | None = None,
+        user: str | None = Parameter(default=None, description="requester email"),
+        cursor: str | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+        include_total: bool = False,
+    ) -> dict[str, Any]:
+        items, next_cursor, total = await services.requests.list_page(
+            status=status,
+            catalog_item=catalog_item,
+            user=user,
+            cursor=cursor,
+            limit=limit,
+            with_total=include_total,
+        )
+        return page(items, next_cursor, total, limit)
+
+    @get(
+        "/{request_id:uuid}", summary="A request with its actions", responses=problem_responses(404)
+    )
+    async def detail(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+        return await services.requests.detail(request_id)
+
+    @get(
+        "/{request_id:uuid}/status",
+        summary="Where a request stands",
+        responses=problem_responses(404),
+    )
+    async def status(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+        return await services.requests.status(request_id)
+
+    @get(
+        "/{request_id:uuid}/logs",
+        summary="The request's step events, in order",
+        responses=problem_responses(404, 422),
+    )
+    async def logs(
+        self,
+        services: Services,
+        request_id: uuid.UUID,
+        cursor: str | None = None,
+        limit: Limit = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        from orchestrator.pagination import decode_cursor, encode_cursor
+
+        after = int(decode_cursor(cursor, "after")["after"]) if cursor else 0
+        entries, has_more = await services.requests.logs(request_id, after_id=after, limit=limit)
+        next_cursor = encode_cursor({"after": entries[-1]["id"]}) if has_more and entries else None
+        return page(entries, next_cursor, None, limit)
+
+    @post(
+        "/{request_id:uuid}/retry",
+        summary="Retry the failed action",
+        status_code=202,
+        responses=problem_responses(404, 409, 501),
+    )
+    async def retry(
+        self, services: Services, principal: Principal, correlation_id: str, request_id: uuid.UUID
+    ) -> dict[str, Any]:
+        return await services.requests.retry(request_id, principal, correlation_id)
+
+    @post(
+        "/{request_id:uuid}/abort",
+        summary="Abort the request",
+        status_code=200,
+        responses=problem_responses(404, 409, 413),
+    )
+    async def abort(
+        self,
+        services: Services,
+        principal: Principal,
+        correlation_id: str,
+        request_id: uuid.UUID,
+        data: Decision | None = None,
+    ) -> dict[str, Any]:
+        reason = data.reason if data else "no reason given"
+        return await services.requests.abort(request_id, principal, reason, correlation_id)
+
+    @post(
+        "/{request_id:uuid}/escalate",
+        summary="Escalate to manual handling",
+        status_code=202,
+        responses=problem_responses(404, 409, 413, 501),
+    )
+    async def escalate(
+        self,
+        services: Services,
+        principal: Principal,
+        correlation_id: str,
+        request_id: uuid.UUID,
+        data: Decision | None = None,
+    ) -> dict[str, Any]:
+        reason = data.reason if data else "no reason given"
+        return await services.requests.escalate(request_id, principal, reason, correlation_id)
+
+    @get(
+        "/{request_id:uuid}/escalation",
+        summary="The escalation ticket of a request",
+        responses=problem_responses(404),
+    )
+    async def escalation(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+        return await services.requests.escalation(request_id)
+
+
+def _created(view: dict[str, Any]) -> Response[dict[str, Any]]:
+    return Response(view, status_code=201, headers={"Location": f"/api/v1/requests/{view['id']}"})

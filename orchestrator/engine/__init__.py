@@ -1,0 +1,1 @@
+"""Fulfillment engine: queue backends, worker, chain runner, backoff, circuit breaker, poller."""

@@ -1,0 +1,1 @@
+"""Request lifecycle: models, state machine and the service the faces call."""

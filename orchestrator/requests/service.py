@@ -1,0 +1,454 @@
+"""Submitting and deciding on requests. Every change is one transaction with its audit and jobs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from orchestrator.catalog.models import CatalogItem
+from orchestrator.catalog.service import CatalogService
+from orchestrator.errors import (
+    InvalidState,
+    ItemNotRequestable,
+    NotAvailable,
+    NotFound,
+    ValidationFailed,
+)
+from orchestrator.forms import apply_defaults, validate_request_fields
+from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.requests.states import ALLOWED_FROM, TERMINAL
+from orchestrator.store.database import Database
+from orchestrator.store.queries import QUERIES
+
+MASK = "****"
+RUN_REQUEST_JOB = "run-action"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting: the identity faces pass in; the core never authenticates."""
+
+    email: str
+    name: str | None = None
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDraft:
+    catalog_item: str
+    fields: dict[str, Any]
+    title: str | None = None
+    justification: str | None = None
+    source: str = "api"
+    catalog_version: str | None = None
+
+
+@dataclass(slots=True)
+class Validation:
+    """The outcome of validating a draft: the item, normalised fields and the problems."""
+
+    item: CatalogItem | None
+    version_id: int | None
+    fields: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def mask_fields(item: CatalogItem, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(fields with secrets masked, the secret values alone)."""
+    secret_ids = {f.id for f in item.fields() if f.sensitive}
+    masked = {k: (MASK if k in secret_ids else v) for k, v in fields.items()}
+    secrets = {k: v for k, v in fields.items() if k in secret_ids}
+    return masked, secrets
+
+
+def request_view(
+    row: dict[str, Any], actions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The API's representation of a request row (never includes secret values)."""
+    view: dict[str, Any] = {
+        "id": str(row["id"]),
+        "catalog_item": row["catalog_item_id"],
+        "catalog_item_version": row["catalog_item_version"],
+        "status": row["status"],
+        "title": row.get("title"),
+        "requester": {
+            "email": row["requester_email"],
+            "teams": list(row.get("requester_teams") or []),
+        },
+        "source": row["source"],
+        "correlation_id": row["correlation_id"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "completed_at": row["completed_at"].isoformat() if row.get("completed_at") else None,
+    }
+    if "fields" in row:
+        view["fields"] = row["fields"]
+        view["justification"] = row.get("justification")
+        view["error_context"] = row.get("error_context")
+        view["abort_reason"] = row.get("abort_reason")
+        view["escalation_ticket"] = row.get("escalation_ticket")
+    if actions is not None:
+        view["actions"] = [action_view(a) for a in actions]
+    return view
+
+
+def action_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["action_id"],
+        "type": row["action_type"],
+        "position": row["position"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "outputs": row["outputs"],
+        "external_ref": row["external_ref"],
+        "external_url": row["external_url"],
+        "error": row["error"],
+        "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
+    }
+
+
+class RequestService:
+    def __init__(self, db: Database, catalog: CatalogService) -> None:
+        self.db = db
+        self.catalog = catalog
+
+    async def validate(self, draft: RequestDraft) -> Validation:
+        """Check a draft against the current catalog item without storing anything."""
+        try:
+            item, version_id = await self.catalog.current(draft.catalog_item)
+        except NotFound:
+            return Validation(
+                None,
+                None,
+                errors=[
+                    {
+                        "pointer": "/catalog_item",
+                        "field": None,
+                        "message": f"catalog item '{draft.catalog_item}' does not exist",
+                    }
+                ],
+            )
+        outcome = Validation(item, version_id)
+        if item.lifecycle.status == "retired":
+            outcome.errors.append(
+                {
+                    "pointer": "/catalog_item",
+                    "field": None,
+                    "message": f"catalog item '{item.id}' is retired and can no longer be requested",
+                }
+            )
+            return outcome
+        if item.lifecycle.status == "deprecated":
+            outcome.warnings.append(
+                f"'{item.id}' is deprecated; use '{item.lifecycle.replacement}' instead"
+                + (f" (sunset {item.lifecycle.sunset_date})" if item.lifecycle.sunset_date else "")
+            )
+        if draft.catalog_version and draft.catalog_version != item.metadata.version:
+            outcome.warnings.append(
+                f"request written for version {draft.catalog_version}; the current version is "
+                f"{item.metadata.version}"
+            )
+        fields = apply_defaults(item, draft.fields)
+        for problem in validate_request_fields(item, fields):
+            outcome.errors.append(
+                {"pointer": problem.pointer, "field": problem.field_id, "message": problem.message}
+            )
+        outcome.fields = fields
+        return outcome
+
+    async def submit(
+        self, draft: RequestDraft, principal: Principal, correlation_id: str
+    ) -> dict[str, Any]:
+        """Validate, then create the request, its actions, audit and first job in one transaction."""
+        outcome = await self.validate(draft)
+        if not outcome.valid or outcome.item is None or outcome.version_id is None:
+            if outcome.item is None:
+                raise NotFound(outcome.errors[0]["message"], item_id=draft.catalog_item)
+            if outcome.item.lifecycle.status == "retired":
+                raise ItemNotRequestable(outcome.errors[0]["message"])
+            raise ValidationFailed("the request's fields are not valid", outcome.errors)
+        item = outcome.item
+        masked, secrets = mask_fields(item, outcome.fields)
+        async with self.db.transaction(
+            actor=principal.email, correlation_id=correlation_id, source=draft.source
+        ) as conn:
+            cur = await conn.execute(
+                QUERIES.insert_request,
+                {
+                    "catalog_item_id": item.id,
+                    "catalog_version_id": outcome.version_id,
+                    "catalog_item_version": item.metadata.version,
+                    "fields": Jsonb(masked),
+                    "title": draft.title,
+                    "justification": draft.justification,
+                    "requester_email": principal.email,
+                    "requester_name": principal.name,
+                    "requester_teams": list(principal.teams),
+                    "source": draft.source,
+                    "correlation_id": correlation_id,
+                },
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            request_id = row["id"]
+            actions = item.fulfillment.actions
+            plan: list[tuple[str, str, int]] = [
+                (a.id, a.type, a.retry.max_attempts) for a in actions
+            ] or [("manual", "manual", 1)]
+            # One round trip for the rest of the submission instead of one per statement.
+            async with conn.pipeline():
+                if secrets:
+                    await conn.execute(
+                        QUERIES.insert_request_secrets,
+                        {"request_id": request_id, "fields": Jsonb(secrets)},
+                    )
+                async with conn.cursor() as batch:
+                    await batch.executemany(
+                        QUERIES.insert_request_action,
+                        [
+                            {
+                                "request_id": request_id,
+                                "position": position,
+                                "action_id": action_id,
+                                "action_type": action_type,
+                                "max_attempts": attempts,
+                            }
+                            for position, (action_id, action_type, attempts) in enumerate(plan)
+                        ],
+                    )
+                await self._log(
+                    conn,
+                    request_id,
+                    "submitted",
+                    "request submitted",
+                    correlation_id,
+                    {"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
+                )
+                await conn.execute(
+                    QUERIES.insert_job,
+                    {
+                        "kind": RUN_REQUEST_JOB,
+                        "payload": Jsonb({"request_id": str(request_id)}),
+                        "request_id": request_id,
+                        "delay_seconds": 0,
+                        "max_receives": 3,
+                        "dedupe_key": f"run:{request_id}",
+                    },
+                )
+                row = await self._move(conn, request_id, "queued", {"submitted"})
+        view = request_view(row)
+        view["fields"] = masked
+        view["warnings"] = outcome.warnings
+        return view
+
+    async def _move(
+        self, conn: AsyncConnection[Any], request_id: Any, status: str, from_statuses: set[str]
+    ) -> dict[str, Any]:
+        cur = await conn.execute(
+            QUERIES.set_request_status,
+            {"id": request_id, "status": status, "from_statuses": sorted(from_statuses)},
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise InvalidState(f"request {request_id} cannot move to '{status}'")
+        return dict(row)
+
+    async def _log(
+        self,
+        conn: AsyncConnection[Any],
+        request_id: Any,
+        event: str,
+        message: str,
+        correlation_id: str | None,
+        details: dict[str, Any] | None = None,
+        *,
+        action_id: str | None = None,
+        level: str = "info",
+    ) -> None:
+        await conn.execute(
+            QUERIES.insert_request_log,
+            {
+                "request_id": request_id,
+                "action_id": action_id,
+                "level": level,
+                "event": event,
+                "message": message,
+                "details": Jsonb(details or {}),
+                "correlation_id": correlation_id,
+            },
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def get_row(self, request_id: uuid.UUID) -> dict[str, Any]:
+        async with self.db.connection() as conn:
+            cur = await conn.execute(QUERIES.get_request, {"id": request_id})
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+        return dict(row)
+
+    async def detail(self, request_id: uuid.UUID) -> dict[str, Any]:
+        row = await self.get_row(request_id)
+        async with self.db.connection() as conn:
+            cur = await conn.execute(QUERIES.list_request_actions, {"request_id": request_id})
+            actions = await cur.fetchall()
+        return request_view(row, [dict(a) for a in actions])
+
+    async def status(self, request_id: uuid.UUID) -> dict[str, Any]:
+        detail = await self.detail(request_id)
+        actions = detail["actions"]
+        done = sum(1 for a in actions if a["status"] == "completed")
+        current = next(
+            (a["id"] for a in actions if a["status"] not in ("completed", "cancelled")), None
+        )
+        return {
+            "id": detail["id"],
+            "status": detail["status"],
+            "progress": {"completed_actions": done, "total_actions": len(actions)},
+            "current_action": current if detail["status"] not in TERMINAL else None,
+            "actions": [{"id": a["id"], "status": a["status"]} for a in actions],
+            "updated_at": detail["updated_at"],
+        }
+
+    async def list_page(
+        self,
+        *,
+        status: str | None,
+        catalog_item: str | None,
+        user: str | None,
+        cursor: str | None,
+        limit: int,
+        with_total: bool,
+    ) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        after = decode_cursor(cursor, "c", "i") if cursor else None
+        try:
+            after_created = datetime.fromisoformat(after["c"]) if after else None
+            after_id = uuid.UUID(after["i"]) if after else None
+        except (TypeError, ValueError):
+            after_created = after_id = None
+            decode_cursor("", "c")  # raises the same located error
+        params: dict[str, Any] = {
+            "status": status,
+            "catalog_item": catalog_item,
+            "user": user,
+            "after_created": after_created,
+            "after_id": after_id,
+            "limit": limit + 1,
+        }
+        async with self.db.connection() as conn:
+            cur = await conn.execute(QUERIES.list_requests, params)
+            rows = await cur.fetchall()
+            total = None
+            if with_total:
+                cur = await conn.execute(QUERIES.count_requests, params)
+                count = await cur.fetchone()
+                total = int(count["total"]) if count else 0
+        page = [dict(r) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = encode_cursor({"c": last["created_at"].isoformat(), "i": str(last["id"])})
+        return [request_view(r) for r in page], next_cursor, total
+
+    async def logs(
+        self, request_id: uuid.UUID, *, after_id: int, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        await self.get_row(request_id)
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                QUERIES.list_request_logs,
+                {"request_id": request_id, "after_id": after_id, "limit": limit + 1},
+            )
+            rows = await cur.fetchall()
+        entries = [{**r, "created_at": r["created_at"].isoformat()} for r in rows[:limit]]
+        return entries, len(rows) > limit
+
+    # -- operator decisions -------------------------------------------------------------------
+
+    async def abort(
+        self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
+    ) -> dict[str, Any]:
+        async with self.db.transaction(
+            actor=principal.email, correlation_id=correlation_id, source="api"
+        ) as conn:
+            cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
+            current = await cur.fetchone()
+            if current is None:
+                raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+            self._check("abort", current)
+            cur = await conn.execute(
+                QUERIES.abort_request,
+                {
+                    "id": request_id,
+                    "reason": reason,
+                    "from_statuses": sorted(ALLOWED_FROM["abort"]),
+                },
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            await conn.execute(QUERIES.cancel_pending_actions, {"request_id": request_id})
+            await conn.execute(QUERIES.delete_request_secrets, {"request_id": request_id})
+            await self._log(
+                conn,
+                request_id,
+                "aborted",
+                f"aborted by {principal.email}: {reason}",
+                correlation_id,
+            )
+        return request_view(dict(row))
+
+    async def check_decision(self, request_id: uuid.UUID, decision: str) -> dict[str, Any]:
+        """Raise unless ``decision`` is allowed now; the engine takes the decision itself."""
+        row = await self.get_row(request_id)
+        self._check(decision, row)
+        return row
+
+    @staticmethod
+    def _check(decision: str, row: dict[str, Any]) -> None:
+        if row["status"] not in ALLOWED_FROM[decision]:
+            allowed = ", ".join(sorted(ALLOWED_FROM[decision]))
+            raise InvalidState(
+                f"cannot {decision} a request that is '{row['status']}' (allowed from: {allowed})",
+                status=row["status"],
+            )
+
+    async def retry(
+        self, request_id: uuid.UUID, principal: Principal, correlation_id: str
+    ) -> dict[str, Any]:
+        await self.check_decision(request_id, "retry")
+        raise NotAvailable(
+            "retry needs the fulfillment engine, which is not part of this build yet"
+        )
+
+    async def escalate(
+        self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
+    ) -> dict[str, Any]:
+        await self.check_decision(request_id, "escalate")
+        raise NotAvailable(
+            "escalation needs the fulfillment engine, which is not part of this build yet"
+        )
+
+    async def escalation(self, request_id: uuid.UUID) -> dict[str, Any]:
+        row = await self.get_row(request_id)
+        if not row.get("escalation_ticket"):
+            raise NotFound(f"request {request_id} has not been escalated")
+        return {
+            "request_id": str(request_id),
+            "ticket": row["escalation_ticket"],
+            "url": row.get("escalation_url"),
+            "escalated_at": row["escalated_at"].isoformat(),
+        }

@@ -1,0 +1,77 @@
+"""The core's services wired together from settings; the faces receive one of these."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from orchestrator.cache import Cache, CacheStats, create_cache
+from orchestrator.catalog.service import CatalogService
+from orchestrator.requests.service import RequestService
+from orchestrator.settings import Settings
+from orchestrator.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    cache: Cache
+    cache_stats: CacheStats
+    catalog: CatalogService
+    requests: RequestService
+    database_url: str
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+
+async def open_services(settings: Settings, *, database_url: str | None = None) -> Services:
+    """Connect to the database (embedded when none is configured), migrate, sync the local catalog."""
+    stack = AsyncExitStack()
+    try:
+        url = database_url or settings.database.url
+        if url is None:
+            from orchestrator.store.embedded import EmbeddedPostgres
+
+            embedded = stack.enter_context(EmbeddedPostgres(settings.database.data_dir / "pgdata"))
+            url = embedded.url
+            log.info("started embedded PostgreSQL under %s", settings.database.data_dir / "pgdata")
+        from orchestrator.store.migrator import migrate
+
+        await migrate(url)
+        db = await Database.open(
+            url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
+        )
+        stack.push_async_callback(db.close)
+        cache = create_cache(settings.cache.redis_url)
+        stack.push_async_callback(cache.close)
+        stats = CacheStats()
+        catalog = CatalogService(db, cache, settings.cache, stats)
+        services = Services(
+            settings=settings,
+            db=db,
+            cache=cache,
+            cache_stats=stats,
+            catalog=catalog,
+            requests=RequestService(db, catalog),
+            database_url=url,
+            _stack=stack,
+        )
+        if settings.catalog.local_path is not None:
+            result = await catalog.sync_directory(settings.catalog.local_path)
+            log.info(
+                "catalog synced from %s: %d stored, %d unchanged, %d errors",
+                settings.catalog.local_path,
+                len(result.stored),
+                len(result.unchanged),
+                len(result.errors),
+            )
+        return services
+    except BaseException:
+        await stack.aclose()
+        raise

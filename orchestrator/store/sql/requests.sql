@@ -1,0 +1,118 @@
+-- name: insert_request
+INSERT INTO requests (catalog_item_id, catalog_version_id, catalog_item_version, status, fields,
+                      title, justification, requester_email, requester_name, requester_teams,
+                      source, correlation_id)
+VALUES (%(catalog_item_id)s, %(catalog_version_id)s, %(catalog_item_version)s, 'submitted',
+        %(fields)s, %(title)s, %(justification)s, %(requester_email)s, %(requester_name)s,
+        %(requester_teams)s, %(source)s, %(correlation_id)s)
+RETURNING *;
+
+-- name: insert_request_action
+INSERT INTO request_actions (request_id, position, action_id, action_type, max_attempts)
+VALUES (%(request_id)s, %(position)s, %(action_id)s, %(action_type)s, %(max_attempts)s);
+
+-- name: set_request_status
+-- Moves a request only from one of the expected states: the check and the change are atomic.
+UPDATE requests SET status = %(status)s
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: abort_request
+UPDATE requests
+SET status = 'aborted', abort_reason = %(reason)s, aborted_at = now()
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: cancel_pending_actions
+UPDATE request_actions SET status = 'cancelled'
+WHERE request_id = %(request_id)s AND status IN ('pending', 'retrying', 'in_progress')
+RETURNING action_id;
+
+-- name: get_request
+SELECT * FROM requests WHERE id = %(id)s;
+
+-- name: get_request_for_update
+SELECT * FROM requests WHERE id = %(id)s FOR UPDATE;
+
+-- name: list_request_actions
+SELECT action_id, action_type, position, status, attempts, max_attempts, rendered_config, outputs,
+       external_ref, external_url, error, started_at, completed_at, updated_at
+FROM request_actions
+WHERE request_id = %(request_id)s
+ORDER BY position;
+
+-- name: list_requests
+-- Keyset pagination over (created_at, id), newest first; stable under concurrent inserts.
+SELECT id, catalog_item_id, catalog_item_version, status, title, requester_email, requester_teams,
+       source, correlation_id, created_at, updated_at, completed_at
+FROM requests
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(catalog_item)s::text IS NULL OR catalog_item_id = %(catalog_item)s)
+  AND (%(user)s::text IS NULL OR requester_email = %(user)s)
+  AND (%(after_created)s::timestamptz IS NULL
+       OR (created_at, id) < (%(after_created)s::timestamptz, %(after_id)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: count_requests
+SELECT count(*) AS total
+FROM requests
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(catalog_item)s::text IS NULL OR catalog_item_id = %(catalog_item)s)
+  AND (%(user)s::text IS NULL OR requester_email = %(user)s);
+
+-- name: insert_request_log
+INSERT INTO request_logs (request_id, action_id, level, event, message, details, correlation_id)
+VALUES (%(request_id)s, %(action_id)s, %(level)s, %(event)s, %(message)s, %(details)s,
+        %(correlation_id)s);
+
+-- name: list_request_logs
+SELECT id, action_id, level, event, message, details, correlation_id, created_at
+FROM request_logs
+WHERE request_id = %(request_id)s AND id > %(after_id)s
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: insert_audit_event
+-- Application-level audit rows (decisions with who and why), beside the trigger's row changes.
+INSERT INTO audit_logs (table_name, row_id, operation, actor, correlation_id, source, old_data,
+                        new_data)
+VALUES ('requests', %(row_id)s, %(operation)s, %(actor)s, %(correlation_id)s, %(source)s,
+        %(old_data)s, %(new_data)s);
+
+-- name: insert_job
+INSERT INTO jobs (kind, payload, request_id, run_after, max_receives, dedupe_key)
+VALUES (%(kind)s, %(payload)s, %(request_id)s, now() + make_interval(secs => %(delay_seconds)s),
+        %(max_receives)s, %(dedupe_key)s)
+ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('ready', 'running')
+DO NOTHING
+RETURNING id;
+
+-- name: get_idempotency_key
+SELECT scope, key, request_hash, response_status, response_body, response_headers
+FROM idempotency_keys
+WHERE scope = %(scope)s AND key = %(key)s AND expires_at > now();
+
+-- name: claim_idempotency_key
+-- First writer wins; a concurrent duplicate sees no row returned.
+INSERT INTO idempotency_keys (scope, key, request_hash)
+VALUES (%(scope)s, %(key)s, %(request_hash)s)
+ON CONFLICT (scope, key) DO UPDATE SET
+    request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL,
+    created_at = now(), expires_at = now() + interval '24 hours'
+WHERE idempotency_keys.expires_at <= now()
+RETURNING key;
+
+-- name: store_idempotent_response
+UPDATE idempotency_keys
+SET response_status = %(status)s, response_body = %(body)s, response_headers = %(headers)s
+WHERE scope = %(scope)s AND key = %(key)s;
+
+-- name: release_idempotency_key
+DELETE FROM idempotency_keys WHERE scope = %(scope)s AND key = %(key)s AND response_status IS NULL;
+
+-- name: insert_request_secrets
+INSERT INTO request_secrets (request_id, fields) VALUES (%(request_id)s, %(fields)s);
+
+-- name: delete_request_secrets
+DELETE FROM request_secrets WHERE request_id = %(request_id)s;

@@ -1,0 +1,10 @@
+-- Queries of the connector itself (orchestrator/store/database.py).
+
+-- name: store_set_audit_context
+-- Who is acting, for the audit trigger; local to the current transaction (is_local = true).
+SELECT set_config('pao.actor', %(actor)s, true),
+       set_config('pao.correlation_id', %(correlation_id)s, true),
+       set_config('pao.source', %(source)s, true);
+
+-- name: store_ping
+SELECT 1 AS ok;

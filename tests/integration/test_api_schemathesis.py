@@ -1,0 +1,81 @@
+"""schemathesis against the served OpenAPI document: no 5xx, no response outside the schema.
+
+The app runs under uvicorn on a loopback port with its real lifespan (migrations, catalog sync)
+on a fresh database; examples per operation are bounded to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from api.app import create_app
+from orchestrator.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def live_url(database_url: str) -> Iterator[str]:
+    app_settings = Settings.from_env(
+        {"DATABASE_URL": database_url, "CATALOG_LOCAL_PATH": str(ROOT / "examples" / "catalog")}
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        if not thread.is_alive():
+            pytest.fail("the API server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture
+def api_schema(live_url: str) -> Any:
+    return schemathesis.openapi.from_url(f"{live_url}/api/v1/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_openapi_document(case: Any) -> None:
+    # Two checks are left out on purpose: schema-valid bodies are legitimately refused by rules
+    # a static schema cannot carry (each catalog item has its own field rules; cursors must be
+    # ones this API issued), and Litestar's automatic OPTIONS answer lists only one handler's
+    # methods when GET and POST share a path. Server errors and response conformance stay in.
+    case.call_and_validate(
+        excluded_checks=[checks.positive_data_acceptance, checks.allow_header_conformance]
+    )
