@@ -9,7 +9,10 @@ from litestar import Controller, post
 
 from api.problems import problem_responses
 from orchestrator.catalog.validator import CatalogValidator
-from orchestrator.forms import form_json
+from orchestrator.errors import ValidationFailed
+from orchestrator.forms import preview_form
+from orchestrator.services import Services
+from orchestrator.templating.playground import preview_variables
 
 
 class CatalogItemSource(msgspec.Struct, forbid_unknown_fields=True):
@@ -19,11 +22,15 @@ class CatalogItemSource(msgspec.Struct, forbid_unknown_fields=True):
     path: Annotated[str, msgspec.Meta(max_length=500)] = "catalog-item.yaml"
 
 
-def _validate(source: CatalogItemSource) -> tuple[dict[str, Any], Any]:
-    report = CatalogValidator().validate_texts([(source.path, source.content)])
-    body = report.to_dict()
-    item = next(iter(report.items.values())).item if report.valid and report.items else None
-    return body, item
+class VariablesTest(msgspec.Struct, forbid_unknown_fields=True):
+    """Sample values to render templates with: an item from the catalog or given as text."""
+
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
+    catalog_item: str | None = None
+    content: Annotated[str, msgspec.Meta(max_length=1_000_000)] | None = None
+    templates: Any = None
+    outputs: dict[str, dict[str, Any]] | None = None
+    environment: dict[str, str] | None = None
 
 
 class ToolsController(Controller):
@@ -36,8 +43,7 @@ class ToolsController(Controller):
         responses=problem_responses(413),
     )
     async def validate_item(self, data: CatalogItemSource) -> dict[str, Any]:
-        body, _ = _validate(data)
-        return body
+        return CatalogValidator().validate_texts([(data.path, data.content)]).to_dict()
 
     @post(
         "/api/v1/preview/form",
@@ -45,8 +51,33 @@ class ToolsController(Controller):
         status_code=200,
         responses=problem_responses(413),
     )
-    async def preview_form(self, data: CatalogItemSource) -> dict[str, Any]:
-        body, item = _validate(data)
-        if item is None:
-            return {"valid": False, "issues": body["issues"], "form": None}
-        return {"valid": True, "issues": body["issues"], "form": form_json(item)}
+    async def preview(self, data: CatalogItemSource) -> dict[str, Any]:
+        return preview_form(data.content, name=data.path)
+
+    @post(
+        "/api/v1/test/variables",
+        summary="Render templates with sample values (secrets masked)",
+        status_code=200,
+        responses=problem_responses(404, 413, 422),
+    )
+    async def test_variables(self, services: Services, data: VariablesTest) -> dict[str, Any]:
+        if (data.catalog_item is None) == (data.content is None):
+            raise ValidationFailed(
+                "give exactly one of catalog_item and content",
+                [
+                    {
+                        "pointer": "/catalog_item",
+                        "message": "name a catalog item, or send its YAML as content",
+                    }
+                ],
+            )
+        if data.content is not None:
+            report = CatalogValidator().validate_texts([("catalog-item.yaml", data.content)])
+            if not report.valid or not report.items:
+                return {"valid": False, "issues": [i.to_dict() for i in sorted(report.issues)]}
+            item = next(iter(report.items.values())).item
+        else:
+            item, _ = await services.catalog.current(str(data.catalog_item))
+        return preview_variables(
+            item, data.fields, data.templates, outputs=data.outputs, environment=data.environment
+        )

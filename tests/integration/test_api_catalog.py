@@ -146,3 +146,34 @@ async def test_platform_tools_validate_and_preview(
     preview = (await client.post("/api/v1/preview/form", json={"content": text})).json()
     assert preview["valid"] is True
     assert preview["form"]["groups"]
+
+
+async def test_test_variables_renders_with_masked_secrets(client: AsyncTestClient[Any]) -> None:
+    fields = {
+        "instanceName": "orders-db",
+        "environment": "prod",
+        "size": "medium",
+        "credentialMode": "provided",
+        "adminPassword": "a-very-secret-password-123",
+    }
+    response = await client.post(
+        "/api/v1/test/variables",
+        json={"catalog_item": "database-postgresql-standard", "fields": fields},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "a-very-secret-password-123" not in response.text
+    assert "orders-db" in response.text
+    assert body["rendered"]
+    assert "****" in response.text
+    unknown = await client.post(
+        "/api/v1/test/variables", json={"catalog_item": "nope-item", "fields": {}}
+    )
+    assert unknown.status_code == 404
+    neither = await client.post("/api/v1/test/variables", json={"fields": {}})
+    assert neither.status_code == 422
+    inline = await client.post(
+        "/api/v1/test/variables",
+        json={"content": "apiVersion: pao/v1\nkind: CatalogItem\n", "fields": {}},
+    )
+    assert inline.json()["valid"] is False
