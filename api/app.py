@@ -58,7 +58,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
             )
         ],
         lifespan=[lifespan],
-        state=State({"metrics": metrics, "settings": settings}),
+        state=State(
+            {"metrics": metrics, "settings": settings}
+            | ({"services": services} if services is not None else {})
+        ),
         request_max_body_size=settings.api.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="PAO: Platform Automation Orchestrator",

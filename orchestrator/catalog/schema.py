@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fastjsonschema  # type: ignore[import-untyped]
+import fastjsonschema
 
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.semantics import suggest
@@ -83,7 +83,7 @@ def fast_check_for(name: str) -> Any:
 
 def _generate(schema: dict[str, Any]) -> tuple[str, Any]:
     """(entry function name, compiled code) of fastjsonschema's validator for ``schema``."""
-    from fastjsonschema.ref_resolver import RefResolver  # type: ignore[import-untyped]
+    from fastjsonschema.ref_resolver import RefResolver
 
     source = fastjsonschema.compile_to_code(schema)
     name = RefResolver.from_schema(schema, handlers={}, store={}).get_scope_name()

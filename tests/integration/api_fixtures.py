@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from orchestrator.services import Services, open_services
@@ -32,8 +32,13 @@ async def services(database_url: str, api_settings: Settings) -> AsyncIterator[S
         await opened.close()
 
 
+def app_client(services: Services) -> httpx.AsyncClient:
+    """A client calling the app in this event loop (the services' pool and Redis live here)."""
+    app: Any = create_app(services.settings, services=services)  # an ASGI app; typing differs
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+
+
 @pytest.fixture
-async def client(services: Services) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(services.settings, services=services)
-    async with AsyncTestClient(app=app) as test_client:
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(services) as test_client:
         yield test_client

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_list_catalog_returns_the_example_items(client: AsyncTestClient[Any]) -> None:
+async def test_list_catalog_returns_the_example_items(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/catalog", params={"include_total": "true"})
     assert response.status_code == 200
     body = response.json()
@@ -22,7 +22,7 @@ async def test_list_catalog_returns_the_example_items(client: AsyncTestClient[An
     assert body["pagination"]["next_cursor"] is None
 
 
-async def test_catalog_pages_cover_every_item_once(client: AsyncTestClient[Any]) -> None:
+async def test_catalog_pages_cover_every_item_once(client: httpx.AsyncClient) -> None:
     seen: list[str] = []
     cursor = None
     for _ in range(20):
@@ -49,7 +49,7 @@ async def test_catalog_pages_cover_every_item_once(client: AsyncTestClient[Any])
     ],
 )
 async def test_catalog_filters(
-    client: AsyncTestClient[Any], params: dict[str, str], expected: set[str]
+    client: httpx.AsyncClient, params: dict[str, str], expected: set[str]
 ) -> None:
     body = (await client.get("/api/v1/catalog", params=params)).json()
     assert expected <= {item["id"] for item in body["items"]}
@@ -60,7 +60,7 @@ async def test_catalog_filters(
             assert item["owner_team"] == params["owner"]
 
 
-async def test_item_detail_and_schema(client: AsyncTestClient[Any]) -> None:
+async def test_item_detail_and_schema(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/catalog/items/database-postgresql-standard")
     assert response.status_code == 200
     body = response.json()
@@ -72,7 +72,7 @@ async def test_item_detail_and_schema(client: AsyncTestClient[Any]) -> None:
     assert "properties" in schema
 
 
-async def test_unknown_item_is_a_problem_document(client: AsyncTestClient[Any]) -> None:
+async def test_unknown_item_is_a_problem_document(client: httpx.AsyncClient) -> None:
     response = await client.get(
         "/api/v1/catalog/items/no-such-item", headers={"X-Correlation-ID": "abc-123"}
     )
@@ -85,19 +85,19 @@ async def test_unknown_item_is_a_problem_document(client: AsyncTestClient[Any]) 
     assert body["correlation_id"] == "abc-123"
 
 
-async def test_bad_cursor_is_a_located_422(client: AsyncTestClient[Any]) -> None:
+async def test_bad_cursor_is_a_located_422(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/catalog", params={"cursor": "not-a-cursor"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["pointer"] == "/cursor"
 
 
-async def test_limit_above_maximum_is_rejected(client: AsyncTestClient[Any]) -> None:
+async def test_limit_above_maximum_is_rejected(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/catalog", params={"limit": 201})
     assert response.status_code == 400
     assert response.json()["type"] == "https://pao.dev/problems/bad-request"
 
 
-async def test_refresh_reports_unchanged_items(client: AsyncTestClient[Any]) -> None:
+async def test_refresh_reports_unchanged_items(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/catalog/refresh")
     assert response.status_code == 200
     body = response.json()
@@ -105,7 +105,7 @@ async def test_refresh_reports_unchanged_items(client: AsyncTestClient[Any]) -> 
     assert "database-postgresql-standard" in body["unchanged"]
 
 
-async def test_health_version_metrics_openapi(client: AsyncTestClient[Any]) -> None:
+async def test_health_version_metrics_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/health")).json() == {"status": "ok"}
     ready = await client.get("/api/v1/health/ready")
     assert ready.status_code == 200
@@ -123,13 +123,13 @@ async def test_health_version_metrics_openapi(client: AsyncTestClient[Any]) -> N
     assert "swagger" in docs.text.lower()
 
 
-async def test_generated_correlation_id_is_returned(client: AsyncTestClient[Any]) -> None:
+async def test_generated_correlation_id_is_returned(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/health")
     assert len(response.headers["x-correlation-id"]) == 36
 
 
 async def test_platform_tools_validate_and_preview(
-    client: AsyncTestClient[Any], repo_root: Any
+    client: httpx.AsyncClient, repo_root: Any
 ) -> None:
     text = (repo_root / "examples/catalog/databases/database-postgresql-standard.yaml").read_text()
     ok = (await client.post("/api/v1/validate/catalog-item", json={"content": text})).json()
@@ -148,7 +148,7 @@ async def test_platform_tools_validate_and_preview(
     assert preview["form"]["groups"]
 
 
-async def test_test_variables_renders_with_masked_secrets(client: AsyncTestClient[Any]) -> None:
+async def test_test_variables_renders_with_masked_secrets(client: httpx.AsyncClient) -> None:
     fields = {
         "instanceName": "orders-db",
         "environment": "prod",

@@ -6,8 +6,8 @@ import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from orchestrator.services import Services
 
@@ -30,7 +30,7 @@ def body(**overrides: Any) -> dict[str, Any]:
     return {"catalog_item": ITEM, "fields": {**FIELDS, **overrides.pop("fields", {})}, **overrides}
 
 
-async def submit(client: AsyncTestClient[Any], **overrides: Any) -> dict[str, Any]:
+async def submit(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     response = await client.post("/api/v1/requests", json=body(**overrides))
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
@@ -38,7 +38,7 @@ async def submit(client: AsyncTestClient[Any], **overrides: Any) -> dict[str, An
 
 
 async def test_submit_creates_request_actions_audit_and_job(
-    client: AsyncTestClient[Any], services: Services
+    client: httpx.AsyncClient, services: Services
 ) -> None:
     response = await client.post(
         "/api/v1/requests", json=body(title="orders"), headers={"X-Correlation-ID": "corr-1"}
@@ -76,7 +76,7 @@ async def test_submit_creates_request_actions_audit_and_job(
     }
 
 
-async def test_invalid_fields_are_a_located_422(client: AsyncTestClient[Any]) -> None:
+async def test_invalid_fields_are_a_located_422(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/api/v1/requests", json=body(fields={"instanceName": "Bad Name!", "size": "huge"})
     )
@@ -88,7 +88,7 @@ async def test_invalid_fields_are_a_located_422(client: AsyncTestClient[Any]) ->
 
 
 async def test_password_fields_never_come_back(
-    client: AsyncTestClient[Any], services: Services
+    client: httpx.AsyncClient, services: Services
 ) -> None:
     item = (await client.get(f"/api/v1/catalog/items/{ITEM}")).json()["definition"]
     secret_fields = [
@@ -110,17 +110,17 @@ async def test_password_fields_never_come_back(
     assert all(SECRET not in row["d"] for row in audit if row["d"])
 
 
-async def test_unknown_item_is_404(client: AsyncTestClient[Any]) -> None:
+async def test_unknown_item_is_404(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/requests", json=body(catalog_item="no-such-item"))
     assert response.status_code == 404
 
 
-async def test_unknown_body_key_is_400(client: AsyncTestClient[Any]) -> None:
+async def test_unknown_body_key_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/requests", json={**body(), "colour": "blue"})
     assert response.status_code == 400
 
 
-async def test_validate_endpoint_stores_nothing(client: AsyncTestClient[Any]) -> None:
+async def test_validate_endpoint_stores_nothing(client: httpx.AsyncClient) -> None:
     ok = (await client.post("/api/v1/requests/validate", json=body())).json()
     assert ok["valid"] is True
     bad = (
@@ -132,7 +132,7 @@ async def test_validate_endpoint_stores_nothing(client: AsyncTestClient[Any]) ->
 
 
 async def test_idempotency_key_replays_and_refuses_other_bodies(
-    client: AsyncTestClient[Any],
+    client: httpx.AsyncClient,
 ) -> None:
     headers = {"Idempotency-Key": "key-1"}
     first = await client.post("/api/v1/requests", json=body(), headers=headers)
@@ -147,7 +147,7 @@ async def test_idempotency_key_replays_and_refuses_other_bodies(
     assert listing["pagination"]["total_count"] == 1
 
 
-async def test_detail_status_and_logs(client: AsyncTestClient[Any]) -> None:
+async def test_detail_status_and_logs(client: httpx.AsyncClient) -> None:
     created = await submit(client)
     detail = (await client.get(f"/api/v1/requests/{created['id']}")).json()
     assert [a["id"] for a in detail["actions"]] == ["provision", "register"]
@@ -160,7 +160,7 @@ async def test_detail_status_and_logs(client: AsyncTestClient[Any]) -> None:
     assert missing.status_code == 404
 
 
-async def test_list_filters(client: AsyncTestClient[Any]) -> None:
+async def test_list_filters(client: httpx.AsyncClient) -> None:
     created = await submit(client)
     assert (await client.get("/api/v1/requests", params={"status": "queued"})).json()["items"]
     assert not (await client.get("/api/v1/requests", params={"status": "failed"})).json()["items"]
@@ -173,7 +173,7 @@ async def test_list_filters(client: AsyncTestClient[Any]) -> None:
 
 
 async def test_pagination_with_concurrent_inserts_skips_and_repeats_nothing(
-    client: AsyncTestClient[Any],
+    client: httpx.AsyncClient,
 ) -> None:
     initial = [(await submit(client))["id"] for _ in range(7)]
     seen: list[str] = []
@@ -195,7 +195,7 @@ async def test_pagination_with_concurrent_inserts_skips_and_repeats_nothing(
     assert not set(inserted_during) & set(seen)
 
 
-async def test_abort_and_state_checks(client: AsyncTestClient[Any], services: Services) -> None:
+async def test_abort_and_state_checks(client: httpx.AsyncClient, services: Services) -> None:
     created = await submit(client)
     request_id = created["id"]
     retry = await client.post(f"/api/v1/requests/{request_id}/retry")
@@ -215,7 +215,7 @@ async def test_abort_and_state_checks(client: AsyncTestClient[Any], services: Se
     assert escalation.status_code == 404
 
 
-async def test_two_concurrent_aborts_produce_one(client: AsyncTestClient[Any]) -> None:
+async def test_two_concurrent_aborts_produce_one(client: httpx.AsyncClient) -> None:
     created = await submit(client)
     url = f"/api/v1/requests/{created['id']}/abort"
     results = await asyncio.gather(
@@ -225,7 +225,7 @@ async def test_two_concurrent_aborts_produce_one(client: AsyncTestClient[Any]) -
 
 
 async def test_retry_and_escalate_of_a_failed_request_wait_for_the_engine(
-    client: AsyncTestClient[Any], services: Services
+    client: httpx.AsyncClient, services: Services
 ) -> None:
     created = await submit(client)
     async with services.db.transaction() as conn:
@@ -236,7 +236,7 @@ async def test_retry_and_escalate_of_a_failed_request_wait_for_the_engine(
         assert response.json()["type"] == "https://pao.dev/problems/not-available"
 
 
-async def test_oversized_body_is_413(client: AsyncTestClient[Any]) -> None:
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/api/v1/requests",
         content=b'{"catalog_item": "x", "fields": {"a": "' + b"x" * 2_000_000 + b'"}}',
