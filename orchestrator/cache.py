@@ -20,7 +20,7 @@ class Cache(Protocol):
     backend: str
 
     async def get(self, key: str) -> bytes | None: ...
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None: ...
     async def delete_prefix(self, prefix: str) -> None: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -59,7 +59,7 @@ class MemoryCache:
             return None
         return value
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if len(self._data) >= self._max:
             self._data.pop(next(iter(self._data)))
         self._data[key] = (time.monotonic() + ttl_seconds, value)
@@ -103,9 +103,9 @@ class RedisCache:
         self.available = True
         return value if isinstance(value, bytes) else None
 
-    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
         try:
-            await self._client.set(key, value, ex=ttl_seconds)
+            await self._client.set(key, value, px=max(1, int(ttl_seconds * 1000)))
         except (RedisError, OSError) as exc:
             self._failed("set", exc)
 
@@ -129,5 +129,48 @@ class RedisCache:
         await self._client.aclose()
 
 
-def create_cache(redis_url: str | None) -> Cache:
-    return RedisCache(redis_url) if redis_url else MemoryCache()
+class NearCache:
+    """A short-lived in-process copy in front of a shared cache (a "near cache").
+
+    A round trip through redis-py costs several times what the API spends on a cached catalog
+    read, so hot keys are also kept locally for ``local_ttl_seconds``. This instance's own
+    invalidations apply at once; another instance's are seen within that bound.
+    """
+
+    def __init__(self, remote: Cache, *, local_ttl_seconds: float) -> None:
+        self.remote = remote
+        self.backend = remote.backend
+        self.local = MemoryCache(max_entries=2_000)
+        self.local_ttl = local_ttl_seconds
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.local.get(key)
+        if value is None:
+            value = await self.remote.get(key)
+            if value is not None:
+                await self.local.set(key, value, self.local_ttl)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        await self.local.set(key, value, min(ttl_seconds, self.local_ttl))
+        await self.remote.set(key, value, ttl_seconds)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        await self.local.delete_prefix(prefix)
+        await self.remote.delete_prefix(prefix)
+
+    async def ping(self) -> bool:
+        return await self.remote.ping()
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.remote.close()
+
+
+def create_cache(redis_url: str | None, *, near_ttl_seconds: float = 0) -> Cache:
+    if not redis_url:
+        return MemoryCache()
+    remote: Cache = RedisCache(redis_url)
+    if near_ttl_seconds > 0:
+        return NearCache(remote, local_ttl_seconds=near_ttl_seconds)
+    return remote

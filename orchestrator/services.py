@@ -48,7 +48,9 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
             url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
         )
         stack.push_async_callback(db.close)
-        cache = create_cache(settings.cache.redis_url)
+        cache = create_cache(
+            settings.cache.redis_url, near_ttl_seconds=settings.cache.near_ttl_seconds
+        )
         stack.push_async_callback(cache.close)
         stats = CacheStats()
         catalog = CatalogService(db, cache, settings.cache, stats)

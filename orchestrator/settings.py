@@ -29,6 +29,7 @@ class CacheSettings:
     redis_url: str | None = None  # None: in-process TTL cache
     item_ttl_seconds: int = 3600  # L1: catalog items
     listing_ttl_seconds: int = 21600  # L2: listings and search results
+    near_ttl_seconds: float = 2.0  # in-process copy in front of Redis; 0 disables
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class Settings:
                 redis_url=reader.optional("REDIS_URL") or _cluster_url(reader),
                 item_ttl_seconds=reader.integer("CACHE_ITEM_TTL_SECONDS", 3600, minimum=1),
                 listing_ttl_seconds=reader.integer("CACHE_LISTING_TTL_SECONDS", 21600, minimum=1),
+                near_ttl_seconds=reader.integer("CACHE_NEAR_TTL_SECONDS", 2, minimum=0),
             ),
             catalog=CatalogSettings(
                 local_path=_optional_path(reader.text("CATALOG_LOCAL_PATH", "examples/catalog")),
@@ -169,6 +171,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("REDIS_CLUSTER_ENDPOINT", "", "alternative to REDIS_URL (host:port, TLS)"),
     ("CACHE_ITEM_TTL_SECONDS", "3600", "L1 cache TTL for catalog items"),
     ("CACHE_LISTING_TTL_SECONDS", "21600", "L2 cache TTL for listings and searches"),
+    (
+        "CACHE_NEAR_TTL_SECONDS",
+        "2",
+        "in-process copy of hot cache entries in front of Redis (0 disables); other instances' invalidations are seen within this bound",
+    ),
     ("CATALOG_LOCAL_PATH", "examples/catalog", "local catalog directory (empty to disable)"),
     ("CATALOG_GITHUB_REPO", "", "owner/name of a catalog repository on GitHub"),
     ("CATALOG_GITHUB_BRANCH", "main", "branch of the catalog repository"),

@@ -21,7 +21,7 @@ from orchestrator.store.queries import QUERIES
 
 ITEM_KEY = "pao:catalog:item:"
 LIST_KEY = "pao:catalog:list:"
-DEFINITION_KEY = "pao:catalog:definition:"
+CURRENT_KEY = "pao:catalog:current:"
 
 
 def content_hash(data: Any) -> str:
@@ -191,13 +191,22 @@ class CatalogService:
         return body
 
     async def current(self, item_id: str) -> tuple[CatalogItem, int]:
-        """The current definition of an active item and its version row id."""
+        """The current definition of an active item and its version row id.
+
+        The cache holds only the current version id; versions never change, so their parsed
+        models are kept in memory by id.
+        """
+        key = CURRENT_KEY + item_id
+        cached = await self._cached(key)
+        if cached is not None:
+            return await self.version(int(cached)), int(cached)
         async with self.db.connection() as conn:
             cur = await conn.execute(QUERIES.get_catalog_item, {"id": item_id})
             row = await cur.fetchone()
         if row is None or not row["active"]:
             raise NotFound(f"catalog item '{item_id}' does not exist", item_id=item_id)
         version_id = int(row["current_version_id"])
+        await self.cache.set(key, str(version_id).encode(), self.ttl.item_ttl_seconds)
         return self._model(version_id, row["definition"]), version_id
 
     async def version(self, version_id: int) -> CatalogItem:
