@@ -434,6 +434,56 @@ class RequestService:
             "retry needs the fulfillment engine, which is not part of this build yet"
         )
 
+    async def retry_failed(
+        self, request_id: uuid.UUID, principal: Principal, correlation_id: str
+    ) -> dict[str, Any]:
+        """Re-run a failed request's failed action and continue the chain: one transaction that
+        checks the state under the request's row lock (two operators retrying at once produce
+        one retry), resets the action and enqueues its run. The request stays ``failed`` until
+        the engine resolves the action."""
+        async with self.db.transaction(
+            actor=principal.email, correlation_id=correlation_id, source="api"
+        ) as conn:
+            cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
+            current = await cur.fetchone()
+            if current is None:
+                raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+            self._check("retry", current)
+            cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
+            retried = [r["action_id"] for r in await cur.fetchall()]
+            if not retried:
+                raise InvalidState(
+                    f"request {request_id} has no failed action to retry (a retry may already "
+                    "be running)",
+                    status=current["status"],
+                )
+            await conn.execute(
+                QUERIES.insert_job,
+                {
+                    "kind": RUN_REQUEST_JOB,
+                    "payload": Jsonb(
+                        {
+                            "request_id": str(request_id),
+                            "action_id": retried[0],
+                            "operator_retry": True,
+                        }
+                    ),
+                    "request_id": request_id,
+                    "delay_seconds": 0,
+                    "max_receives": 3,
+                    "dedupe_key": f"run:{request_id}",
+                },
+            )
+            await self._log(
+                conn,
+                request_id,
+                "retry_requested",
+                f"retry of {', '.join(retried)} requested by {principal.email}",
+                correlation_id,
+                {"actions": retried},
+            )
+        return request_view(dict(current))
+
     async def escalate(
         self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
     ) -> dict[str, Any]:

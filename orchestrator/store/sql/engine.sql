@@ -35,10 +35,16 @@ WHERE j.id = next.id
 RETURNING j.*;
 
 -- name: queue_complete
+-- Only the delivery that holds the lease completes the job (a stale one finds no row).
 UPDATE jobs
 SET status = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
-WHERE id = %(id)s AND status = 'running'
+WHERE id = %(id)s AND status = 'running' AND locked_by = %(worker_id)s
+  AND receives = %(receives)s
 RETURNING id;
+
+-- name: queue_still_held
+SELECT (status = 'running' AND locked_by = %(worker_id)s AND receives = %(receives)s) AS held
+FROM jobs WHERE id = %(id)s;
 
 -- name: queue_retry_later
 UPDATE jobs
@@ -131,3 +137,13 @@ UPDATE request_actions
 SET status = 'failed', error = %(error)s, next_poll_at = NULL
 WHERE id = %(id)s
 RETURNING *;
+
+-- name: engine_actions
+SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY position;
+
+-- name: engine_retry_failed_action
+-- An operator's retry: the failed action gets a fresh attempt budget (request stays failed).
+UPDATE request_actions
+SET status = 'retrying', attempts = 0, error = NULL, next_poll_at = NULL
+WHERE request_id = %(request_id)s AND status = 'failed'
+RETURNING action_id;

@@ -1,0 +1,205 @@
+"""The PostgreSQL job queue over table ``jobs``.
+
+* ``enqueue`` runs on the caller's connection, so a job commits with the state change that
+  needs it (no lost jobs, no orphan jobs); a ``dedupe_key`` keeps one live job per key.
+* ``claim`` leases the oldest due job with ``FOR UPDATE SKIP LOCKED``: any number of workers on
+  any number of machines each get a different job. A lease (``locked_until``) that runs out
+  makes the job claimable again (the worker stalled or died); ``heartbeat`` extends it.
+* A job received ``max_receives`` times (default 3) without completing is dead-lettered
+  (status ``dead``) and its request marked ``failed`` with that reason, in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request
+from orchestrator.store.database import Connection, Database
+from orchestrator.store.queries import QUERIES
+
+RUN_ACTION = "run-action"
+POLL_ACTION = "poll-action"
+DEFAULT_LEASE_SECONDS = 300.0
+DEFAULT_MAX_RECEIVES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A leased job, as claimed."""
+
+    id: int
+    kind: str
+    payload: Mapping[str, Any]
+    request_id: uuid.UUID | None
+    receives: int
+    max_receives: int
+    locked_by: str | None
+    locked_until: datetime | None
+    last_error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        return cls(
+            id=int(row["id"]),
+            kind=str(row["kind"]),
+            payload=dict(row["payload"] or {}),
+            request_id=row["request_id"],
+            receives=int(row["receives"]),
+            max_receives=int(row["max_receives"]),
+            locked_by=row["locked_by"],
+            locked_until=row["locked_until"],
+            last_error=row["last_error"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    ready: int
+    running: int
+    dead: int
+    oldest_ready_age_seconds: float | None
+
+
+class PgQueue:
+    """The default queue backend."""
+
+    def __init__(self, db: Database, *, max_receives: int = DEFAULT_MAX_RECEIVES) -> None:
+        self.db = db
+        self.max_receives = max_receives
+
+    async def enqueue(
+        self,
+        conn: Connection,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        request_id: Any = None,
+        delay: float = 0.0,
+        dedupe_key: str | None = None,
+        max_receives: int | None = None,
+    ) -> int | None:
+        """Insert a job on ``conn`` (inside the caller's transaction); the new job's id, or None
+        when a live job with the same ``dedupe_key`` already exists."""
+        cur = await conn.execute(
+            QUERIES.insert_job,
+            {
+                "kind": kind,
+                "payload": Jsonb(dict(payload)),
+                "request_id": request_id,
+                "delay_seconds": max(0.0, float(delay)),
+                "max_receives": max_receives or self.max_receives,
+                "dedupe_key": dedupe_key,
+            },
+        )
+        row = await cur.fetchone()
+        return int(row["id"]) if row is not None else None
+
+    async def claim(
+        self,
+        worker_id: str,
+        kinds: Sequence[str],
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> Job | None:
+        """Lease one due job of ``kinds`` to ``worker_id``, or None when nothing is due.
+
+        Expired leases of jobs already received ``max_receives`` times are dead-lettered first
+        (each with its request failed, in this same transaction)."""
+        async with self.db.transaction(actor=ENGINE_ACTOR, source=ENGINE_SOURCE) as conn:
+            cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
+            for dead in await cur.fetchall():
+                await self._fail_for_dead_letter(conn, dead, dead["last_error"])
+            cur = await conn.execute(
+                QUERIES.queue_claim,
+                {
+                    "kinds": list(kinds),
+                    "worker_id": worker_id,
+                    "lease_seconds": max(0.0, float(lease_seconds)),
+                },
+            )
+            row = await cur.fetchone()
+        return Job.from_row(row) if row is not None else None
+
+    async def complete(self, job: Job, conn: Connection | None = None) -> bool:
+        """Mark the job done (on ``conn`` to commit with a state change); False if this delivery
+        no longer holds it (already completed in the handler's transaction, reclaimed, dead)."""
+        params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
+        return await self.db.execute(conn, QUERIES.queue_complete, params) > 0
+
+    async def still_held(self, job: Job, conn: Connection | None = None) -> bool:
+        """Whether this delivery still holds the job's lease (False for a stale delivery whose
+        lease ran out and was claimed again, or a job already finished)."""
+        params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
+        row = await self.db.fetch_one(conn, QUERIES.queue_still_held, params)
+        return bool(row and row["held"])
+
+    async def retry_later(self, job: Job, delay: float, error: str) -> bool:
+        """Give the job back to be received again after ``delay`` seconds; when it has had its
+        last receive it is dead-lettered instead (and its request failed). False when the
+        worker no longer held the job."""
+        async with self.db.transaction(actor=ENGINE_ACTOR, source=ENGINE_SOURCE) as conn:
+            if job.receives >= job.max_receives:
+                cur = await conn.execute(
+                    QUERIES.queue_dead_letter,
+                    {
+                        "id": job.id,
+                        "error": f"failed on all {job.receives} receives; last error: {error}",
+                    },
+                )
+                dead = await cur.fetchone()
+                if dead is None:
+                    return False
+                await self._fail_for_dead_letter(conn, dead, dead["last_error"])
+                return True
+            cur = await conn.execute(
+                QUERIES.queue_retry_later,
+                {
+                    "id": job.id,
+                    "worker_id": job.locked_by,
+                    "delay_seconds": max(0.0, float(delay)),
+                    "error": error[:2000],
+                },
+            )
+            return await cur.fetchone() is not None
+
+    async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """Extend the lease of a job still held by its worker; False when it was lost."""
+        params = {"id": job.id, "worker_id": job.locked_by, "lease_seconds": lease_seconds}
+        return await self.db.execute(None, QUERIES.queue_heartbeat, params) > 0
+
+    async def depth(self) -> QueueDepth:
+        row = await self.db.fetch_one(None, QUERIES.queue_depth)
+        assert row is not None
+        age = row["oldest_ready_age_seconds"]
+        return QueueDepth(
+            ready=int(row["ready"]),
+            running=int(row["running"]),
+            dead=int(row["dead"]),
+            oldest_ready_age_seconds=float(age) if age is not None else None,
+        )
+
+    @staticmethod
+    async def _fail_for_dead_letter(
+        conn: Connection, job: Mapping[str, Any], reason: str | None
+    ) -> None:
+        if job["request_id"] is None:
+            return
+        payload = dict(job["payload"] or {})
+        reason = reason or "job dead-lettered"
+        await fail_request(
+            conn,
+            job["request_id"],
+            {
+                "reason": "dead-lettered",
+                "error": reason,
+                "job": {"id": int(job["id"]), "kind": job["kind"], "receives": job["receives"]},
+                "failed_action": payload.get("action_id"),
+            },
+            f"job {job['id']} ({job['kind']}) dead-lettered: {reason}",
+            action_id=payload.get("action_id"),
+        )

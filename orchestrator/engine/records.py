@@ -1,0 +1,77 @@
+"""State writes shared by the queue and the runner: request logs and failing a request.
+
+Each helper runs on the caller's connection, inside the caller's transaction, so a state change,
+its log rows and the jobs it needs commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from orchestrator.store.database import Connection
+from orchestrator.store.queries import QUERIES
+
+ENGINE_ACTOR = "pao-engine"
+ENGINE_SOURCE = "engine"
+
+
+async def log_event(
+    conn: Connection,
+    request_id: Any,
+    event: str,
+    message: str,
+    *,
+    correlation_id: str | None = None,
+    action_id: str | None = None,
+    level: str = "info",
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """One ``request_logs`` row; ``details`` must already be masked."""
+    await conn.execute(
+        QUERIES.insert_request_log,
+        {
+            "request_id": request_id,
+            "action_id": action_id,
+            "level": level,
+            "event": event,
+            "message": message,
+            "details": Jsonb(dict(details or {})),
+            "correlation_id": correlation_id,
+        },
+    )
+
+
+async def fail_request(
+    conn: Connection,
+    request_id: Any,
+    error_context: Mapping[str, Any],
+    message: str,
+    *,
+    correlation_id: str | None = None,
+    action_id: str | None = None,
+) -> bool:
+    """Mark the request ``failed`` with ``error_context`` (its open actions failed too) and log
+    ``request_failed``; False when the request is already final (completed, aborted ...)."""
+    cur = await conn.execute(
+        QUERIES.engine_fail_request, {"id": request_id, "error_context": Jsonb(dict(error_context))}
+    )
+    if await cur.fetchone() is None:
+        return False
+    await conn.execute(
+        QUERIES.engine_fail_open_actions,
+        {"request_id": request_id, "error": Jsonb({"message": message})},
+    )
+    await log_event(
+        conn,
+        request_id,
+        "request_failed",
+        message,
+        correlation_id=correlation_id,
+        action_id=action_id,
+        level="error",
+        details=error_context,
+    )
+    return True
