@@ -29,18 +29,9 @@ from pathlib import Path
 import psycopg
 
 from bench.loadgen import LoadResult, build_request, run_load
+from tests.samples import FIELDS, ITEM
 
 ROOT = Path(__file__).resolve().parent.parent
-ITEM = "database-postgresql-standard"
-FIELDS = {
-    "instanceName": "orders-db",
-    "environment": "prod",
-    "size": "medium",
-    "storageGb": 200,
-    "backupRetentionDays": 14,
-    "multiAz": True,
-    "credentialMode": "generated",
-}
 
 
 def free_port() -> int:

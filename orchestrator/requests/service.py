@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.service import CatalogService
+from orchestrator.engine.records import log_event
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
@@ -229,13 +230,13 @@ class RequestService:
                             for position, (action_id, action_type, attempts) in enumerate(plan)
                         ],
                     )
-                await self._log(
+                await log_event(
                     conn,
                     request_id,
                     "submitted",
                     "request submitted",
-                    correlation_id,
-                    {"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
+                    correlation_id=correlation_id,
+                    details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
                 )
                 await conn.execute(
                     QUERIES.insert_job,
@@ -265,31 +266,6 @@ class RequestService:
         if row is None:
             raise InvalidState(f"request {request_id} cannot move to '{status}'")
         return dict(row)
-
-    async def _log(
-        self,
-        conn: AsyncConnection[Any],
-        request_id: Any,
-        event: str,
-        message: str,
-        correlation_id: str | None,
-        details: dict[str, Any] | None = None,
-        *,
-        action_id: str | None = None,
-        level: str = "info",
-    ) -> None:
-        await conn.execute(
-            QUERIES.insert_request_log,
-            {
-                "request_id": request_id,
-                "action_id": action_id,
-                "level": level,
-                "event": event,
-                "message": message,
-                "details": Jsonb(details or {}),
-                "correlation_id": correlation_id,
-            },
-        )
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -402,12 +378,12 @@ class RequestService:
             assert row is not None
             await conn.execute(QUERIES.cancel_pending_actions, {"request_id": request_id})
             await conn.execute(QUERIES.delete_request_secrets, {"request_id": request_id})
-            await self._log(
+            await log_event(
                 conn,
                 request_id,
                 "aborted",
                 f"aborted by {principal.email}: {reason}",
-                correlation_id,
+                correlation_id=correlation_id,
             )
         return request_view(dict(row))
 
@@ -474,13 +450,13 @@ class RequestService:
                     "dedupe_key": f"run:{request_id}",
                 },
             )
-            await self._log(
+            await log_event(
                 conn,
                 request_id,
                 "retry_requested",
                 f"retry of {', '.join(retried)} requested by {principal.email}",
-                correlation_id,
-                {"actions": retried},
+                correlation_id=correlation_id,
+                details={"actions": retried},
             )
         return request_view(dict(current))
 

@@ -10,19 +10,10 @@ import httpx
 import pytest
 
 from orchestrator.services import Services
+from tests.samples import FIELDS, ITEM
 
 pytestmark = pytest.mark.anyio
 
-ITEM = "database-postgresql-standard"
-FIELDS = {
-    "instanceName": "orders-db",
-    "environment": "prod",
-    "size": "medium",
-    "storageGb": 200,
-    "backupRetentionDays": 14,
-    "multiAz": True,
-    "credentialMode": "generated",
-}
 SECRET = "s3cr3t-Passw0rd-value"
 
 

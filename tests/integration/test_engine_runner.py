@@ -26,19 +26,10 @@ from orchestrator.engine.worker import Worker
 from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
 from orchestrator.store.database import Database
+from tests.samples import FIELDS, ITEM
 
 pytestmark = pytest.mark.anyio
 
-ITEM = "database-postgresql-standard"
-FIELDS = {
-    "instanceName": "orders-db",
-    "environment": "prod",
-    "size": "medium",
-    "storageGb": 200,
-    "backupRetentionDays": 14,
-    "multiAz": True,
-    "credentialMode": "generated",
-}
 SECRET = "s3cr3t-Passw0rd-value"
 INVENTORY = "https://inventory.test"
 OUTPUTS: dict[str, dict[str, Any]] = {
