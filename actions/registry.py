@@ -1,0 +1,28 @@
+"""The registry a worker process dispatches through: action type name -> executor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
+from orchestrator.engine.executor import Registry
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDeps:
+    """What the executors need from the process: the secrets environment (a mapping given at
+    start-up, e.g. ``dict(os.environ)`` in the worker's main, never read deep in the code) and
+    per-type settings."""
+
+    secret_environment: Mapping[str, str] = field(default_factory=dict)
+    rest_api: RestApiSettings = field(default_factory=RestApiSettings)
+
+
+def default_registry(deps: ActionDeps) -> Registry:
+    """Every implemented action type (``rest-api`` so far; jira-ticket, terraform and
+    github-workflow register here when they exist)."""
+    secrets = SecretResolver(deps.secret_environment)
+    registry = Registry()
+    registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
+    return registry
