@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,9 @@ def _db(args: argparse.Namespace) -> int:
     return run_db_command(args.db_command, url=url, data_dir=data_dir)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; without ``service_commands`` (db and the faces' commands, whose
+    imports take longer than validating a small catalog) for `pao catalog ...`."""
     parser = argparse.ArgumentParser(
         prog="pao",
         description="Platform Automation Orchestrator: self-service catalog and fulfillment.",
@@ -124,23 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
         "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
     )
     issue_forms.set_defaults(handler=_catalog_issue_forms)
-    from orchestrator.store.commands import add_db_parser
+    if service_commands:
+        from orchestrator.store.commands import add_db_parser
 
-    add_db_parser(commands).set_defaults(handler=_db)
-    _register_face_commands(commands)
+        add_db_parser(commands).set_defaults(handler=_db)
+        _register_face_commands(commands)
     return parser
 
 
 def _register_face_commands(commands: Any) -> None:
     """Faces (api, bot) contribute their commands through the `pao.commands` entry points, so
     the core never imports them."""
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group="pao.commands"):
         register = entry.load()
         register(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(service_commands=argv[:1] != ["catalog"])
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -65,8 +65,8 @@ def fast_check_for(name: str) -> Any:
     Generating and compiling the code takes longer than a whole small run, so the compiled code
     is cached on disk (see ``_CodeCache``); the validator is the same either way.
     """
-    text = _schema_text(name)
-    cached = _CodeCache(text).load()
+    code_cache = _CodeCache(_schema_text(name))
+    cached = code_cache.load()
     if cached is not None:
         return cached
     schema = load_schema(name)
@@ -77,7 +77,7 @@ def fast_check_for(name: str) -> Any:
         validate = namespace[function_name]
     except Exception:  # pragma: no cover - any surprise: compile the usual way
         return fastjsonschema.compile(schema)
-    _CodeCache(text).store(function_name, code)
+    code_cache.store(function_name, code)
     return validate
 
 
@@ -93,9 +93,11 @@ def _generate(schema: dict[str, Any]) -> tuple[str, Any]:
 class _CodeCache:
     """Compiled validator code under the user's cache directory, keyed by everything it depends
     on (schema text, fastjsonschema and Python versions). Only files this user owns and only
-    this user can write are used; anything unexpected means: generate the code again."""
+    this user can write are used; anything unexpected means: generate the code again. The
+    newest few entries are kept (schemas change while they are being edited)."""
 
-    FORMAT = b"pao-fastjsonschema-1"
+    FORMAT = b"pao-fastjsonschema-1"  # change it when _generate changes
+    KEEP = 16
 
     def __init__(self, schema_text: str) -> None:
         key = hashlib.sha256()
@@ -138,6 +140,9 @@ class _CodeCache:
             except BaseException:
                 os.unlink(tmp)
                 raise
+            entries = sorted(self.path.parent.glob("*.bin"), key=lambda p: p.stat().st_mtime)
+            for stale in entries[: -self.KEEP]:
+                stale.unlink(missing_ok=True)
         except Exception:  # pragma: no cover - read-only home, full disk: no cache, same result
             return
 

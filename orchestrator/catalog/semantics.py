@@ -14,6 +14,7 @@ from orchestrator.templating.references import (
     FILTERS,
     FUNCTIONS,
     SCOPES,
+    TemplateReferences,
     TemplateSyntaxError,
     VariableRef,
     scan,
@@ -360,13 +361,13 @@ class ItemChecker:
     ) -> Iterator[tuple[str, VariableRef]]:
         """Every variable reference in the strings under ``node``, after checking the others."""
         for ptr, text in _strings(node, pointer):
-            try:
-                refs = scan(text)
-            except TemplateSyntaxError as exc:
+            refs = _scan(text)
+            if isinstance(refs, tuple):
+                message, offset = refs
                 self.error(
                     ptr,
                     "template-syntax",
-                    f"template error at character {exc.offset + 1}: {exc.message}",
+                    f"template error at character {offset + 1}: {message}",
                 )
                 continue
             for call in refs.calls:
@@ -429,13 +430,41 @@ class ItemChecker:
             )
 
 
+_SCAN_CACHE_LIMIT = 10_000  # with texts of at most 500 characters: a few MB at most
+_scans: dict[str, TemplateReferences | tuple[str, int]] = {}
+
+
+def _scan(text: str) -> TemplateReferences | tuple[str, int]:
+    """``scan`` memoized: its result is immutable and catalogs repeat the same templates.
+
+    A syntax error is returned as (message, offset).
+    """
+    found = _scans.get(text)
+    if found is None:
+        try:
+            found = scan(text)
+        except TemplateSyntaxError as exc:
+            found = (exc.message, exc.offset)
+        if len(_scans) < _SCAN_CACHE_LIMIT and len(text) <= 500:
+            _scans[text] = found
+    return found
+
+
 def _strings(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+    """(pointer, text) of every string under ``node`` that contains template markers."""
     if isinstance(node, str):
         if "{{" in node or "}}" in node:
             yield pointer, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(value, join_pointer(pointer, key))
+        return
+    if isinstance(node, dict):
+        entries: Any = node.items()
     elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _strings(value, join_pointer(pointer, index))
+        entries = enumerate(node)
+    else:
+        return
+    for key, value in entries:
+        if isinstance(value, str):  # most strings are plain: no pointer to build for them
+            if "{{" in value or "}}" in value:
+                yield join_pointer(pointer, key), value
+        elif isinstance(value, dict | list):
+            yield from _strings(value, join_pointer(pointer, key))

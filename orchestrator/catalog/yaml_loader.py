@@ -73,8 +73,8 @@ _MappingNode = yaml.MappingNode
 class _Base(_CBase):  # type: ignore[misc]
     """The C safe loader with JSON-like scalars: dates stay strings, as JSON Schema expects.
 
-    The composer calls back into Python for every node (tag resolution, path resolvers); those
-    callbacks are most of the loading time, so they are kept to a dictionary look-up: catalogs
+    The C composer calls back into Python for every node (tag resolution, path resolvers), a
+    large part of the loading time; the callbacks are kept to a dictionary look-up: catalogs
     repeat the same plain scalars (keys, types, booleans) endlessly, and no path resolvers are
     registered, so collections always get the default tags.
     """
@@ -118,16 +118,16 @@ class _FastLoader(_Base):
             if tag == _STR_TAG:
                 return node.value
             if tag in _CACHED_SCALAR_TAGS:
-                key = (tag, node.value)
+                cache_key = (tag, node.value)
                 try:
-                    return _scalar_values[key]
+                    return _scalar_values[cache_key]
                 except KeyError:
                     value = self.construct_object(node, deep=True)
                     if (
                         len(node.value) <= _CACHED_VALUE_LENGTH
                         and len(_scalar_values) < _CACHE_LIMIT
                     ):
-                        _scalar_values[key] = value
+                        _scalar_values[cache_key] = value
                     return value
             return self.construct_object(node, deep=True)
         if kind is _MappingNode:
@@ -138,17 +138,26 @@ class _FastLoader(_Base):
                     raise _SuspiciousMapping
                 key_tag = key_node.tag
                 if key_tag == _STR_TAG:
-                    mapping[key_node.value] = fast_data(value_node)
+                    key = key_node.value
                 elif key_tag == _MERGE_TAG:
                     raise _SuspiciousMapping
                 else:
-                    mapping[key_text(fast_data(key_node))] = fast_data(value_node)
+                    key = key_text(fast_data(key_node))
+                if type(value_node) is _ScalarNode and value_node.tag == _STR_TAG:
+                    mapping[key] = value_node.value  # most values: no call needed
+                else:
+                    mapping[key] = fast_data(value_node)
             if len(mapping) < len(node.value):
                 raise _SuspiciousMapping
             return mapping
         if kind is _SequenceNode:
             fast_data = self.fast_data
-            return [fast_data(item) for item in node.value]
+            return [
+                item.value
+                if type(item) is _ScalarNode and item.tag == _STR_TAG
+                else fast_data(item)
+                for item in node.value
+            ]
         raise _SuspiciousMapping  # anything unusual: the marked pass decides
 
 
