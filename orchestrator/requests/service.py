@@ -361,11 +361,7 @@ class RequestService:
         async with self.db.transaction(
             actor=principal.email, correlation_id=correlation_id, source="api"
         ) as conn:
-            cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
-            current = await cur.fetchone()
-            if current is None:
-                raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
-            self._check("abort", current)
+            await self._lock_for(conn, request_id, "abort")
             cur = await conn.execute(
                 QUERIES.abort_request,
                 {
@@ -392,6 +388,18 @@ class RequestService:
         row = await self.get_row(request_id)
         self._check(decision, row)
         return row
+
+    async def _lock_for(
+        self, conn: AsyncConnection[Any], request_id: uuid.UUID, decision: str
+    ) -> dict[str, Any]:
+        """Lock the request row and check ``decision`` is allowed, so two operators deciding at
+        once are serialised and the second sees the first's outcome."""
+        cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
+        current = await cur.fetchone()
+        if current is None:
+            raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+        self._check(decision, current)
+        return dict(current)
 
     @staticmethod
     def _check(decision: str, row: dict[str, Any]) -> None:
@@ -420,11 +428,7 @@ class RequestService:
         async with self.db.transaction(
             actor=principal.email, correlation_id=correlation_id, source="api"
         ) as conn:
-            cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
-            current = await cur.fetchone()
-            if current is None:
-                raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
-            self._check("retry", current)
+            current = await self._lock_for(conn, request_id, "retry")
             cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
             retried = [r["action_id"] for r in await cur.fetchall()]
             if not retried:
