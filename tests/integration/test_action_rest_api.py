@@ -4,8 +4,6 @@ PostgreSQL) against a stateful fake REST target served over loopback HTTP."""
 from __future__ import annotations
 
 import base64
-import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,14 +13,21 @@ import pytest
 
 from actions.registry import ActionDeps, default_registry
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
-from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.executor import ActionResult, ActionRun, Registry
-from orchestrator.engine.pg_queue import RUN_ACTION, PgQueue
-from orchestrator.engine.runner import ChainRunner
+from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
 from tests.fakes.rest_target import RestTarget, Scripted, serve_rest_target
+from tests.integration import engine_harness as harness
+from tests.integration.engine_harness import (
+    action_rows,
+    drain,
+    item_document,
+    make_due,
+    ready_jobs,
+    request_row,
+    store_item,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -75,42 +80,8 @@ def fetch_action(auth: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"id": "fetch", "type": "rest-api", "config": config}
 
 
-def item_document(actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "pao/v1",
-        "kind": "CatalogItem",
-        "metadata": {
-            "id": ITEM_ID,
-            "name": "REST target item",
-            "description": "An item whose actions call the fake REST target.",
-            "version": "1.0.0",
-            "category": "testing",
-            "owner": {"team": "platform", "contact": "platform@example.com"},
-        },
-        "presentation": {
-            "form": {
-                "groups": [
-                    {
-                        "id": "main",
-                        "name": "Main",
-                        "fields": [
-                            {"id": "instanceName", "name": "Instance", "type": "string"},
-                        ],
-                    }
-                ]
-            }
-        },
-        "fulfillment": {"actions": actions},
-        "lifecycle": {"status": "active"},
-    }
-
-
-async def store_item(services: Services, actions: list[dict[str, Any]]) -> None:
-    text = json.dumps(item_document(actions))
-    report = services.catalog.validator.validate_texts([(f"{ITEM_ID}.yaml", text)])
-    assert not report.issues, [str(i) for i in report.issues]
-    result = await services.catalog.store_report(report, git_sha=None)
-    assert ITEM_ID in result.stored
+async def store(services: Services, actions: list[dict[str, Any]]) -> None:
+    await store_item(services, item_document(ITEM_ID, actions))
 
 
 def make_worker(
@@ -120,86 +91,21 @@ def make_worker(
     registry: Registry | None = None,
     lease_seconds: float = 300.0,
 ) -> Worker:
-    queue = PgQueue(services.db)
     deps = ActionDeps(secret_environment=SECRET_ENV, rest_api=SETTINGS)
-    runner = ChainRunner(
-        services.db,
-        services.catalog,
-        queue,
+    return harness.make_worker(
+        services,
         registry or default_registry(deps),
-        backoff=Backoff(base_seconds=0.0, cap_seconds=0.0),  # retries due at once
+        lease_seconds=lease_seconds,
         template_environment={"TARGET_URL": target.base_url},
     )
-    return Worker(
-        queue,
-        runner,
-        "worker-1",
-        lease_seconds=lease_seconds,
-        idle_seconds=0.01,
-        error_backoff=Backoff(base_seconds=0.0, cap_seconds=0.0),
-    )
-
-
-async def drain(worker: Worker, limit: int = 50) -> int:
-    for done in range(limit):
-        if not await worker.run_once():
-            return done
-    raise AssertionError(f"queue not drained after {limit} jobs")
 
 
 async def submit(services: Services, name: str = "orders-db") -> str:
-    view = await services.requests.submit(
-        RequestDraft(catalog_item=ITEM_ID, fields={"instanceName": name}),
-        Principal(email="dev@example.com", teams=("payments",)),
-        correlation_id=f"corr-{uuid.uuid4().hex[:8]}",
-    )
-    return str(view["id"])
-
-
-async def request_row(services: Services, request_id: str) -> dict[str, Any]:
-    row = await services.db.fetch_one(
-        None, "SELECT * FROM requests WHERE id = %(id)s", {"id": request_id}
-    )
-    assert row is not None
-    return row
-
-
-async def action_rows(services: Services, request_id: str) -> dict[str, dict[str, Any]]:
-    rows = await services.db.fetch_all(
-        None,
-        "SELECT * FROM request_actions WHERE request_id = %(id)s ORDER BY position",
-        {"id": request_id},
-    )
-    return {r["action_id"]: r for r in rows}
-
-
-async def ready_jobs(services: Services, request_id: str) -> list[dict[str, Any]]:
-    return await services.db.fetch_all(
-        None,
-        "SELECT * FROM jobs WHERE request_id = %(id)s AND status = 'ready' ORDER BY id",
-        {"id": request_id},
-    )
-
-
-async def make_due(services: Services, request_id: str) -> None:
-    """Fast-forward: every waiting job of the request is due now (no real sleeping)."""
-    await services.db.execute(
-        None,
-        "UPDATE jobs SET run_after = now() WHERE request_id = %(id)s AND status = 'ready'",
-        {"id": request_id},
-    )
+    return await harness.submit(services, ITEM_ID, {"instanceName": name})
 
 
 async def assert_no_secret_stored(services: Services) -> None:
-    for table in ("request_logs", "request_actions", "audit_logs", "requests", "jobs"):
-        for secret in ALL_SECRETS:
-            row = await services.db.fetch_one(
-                None,
-                f"SELECT count(*) AS n FROM {table} t WHERE to_jsonb(t)::text LIKE %(s)s",
-                {"s": f"%{secret}%"},
-            )
-            assert row is not None
-            assert row["n"] == 0, (table, secret)
+    await harness.assert_no_secret_stored(services, ALL_SECRETS)
 
 
 # -- chains and auth -----------------------------------------------------------------------------
@@ -228,7 +134,7 @@ async def test_chain_posts_then_uses_outputs_with_auth(
 ) -> None:
     auth, required = AUTH_VARIANTS[variant]
     target.require_auth = required  # anything else gets 401
-    await store_item(services, [create_action(auth), fetch_action(auth)])
+    await store(services, [create_action(auth), fetch_action(auth)])
     request_id = await submit(services)
     assert await drain(make_worker(services, target)) == 2
 
@@ -266,7 +172,7 @@ async def test_oauth2_token_is_cached_across_calls(services: Services, target: R
         "clientSecretRef": "env:TARGET_CLIENT_SECRET",
         "scopes": ["resources:write", "resources:read"],
     }
-    await store_item(services, [create_action(auth), fetch_action(auth)])
+    await store(services, [create_action(auth), fetch_action(auth)])
     request_id = await submit(services)
     await drain(make_worker(services, target))
 
@@ -287,7 +193,7 @@ async def test_form_body_and_query(services: Services, target: RestTarget) -> No
     action = create_action(
         BEARER, config={"bodyType": "form", "query": {"dryRun": False, "region": "eu"}}
     )
-    await store_item(services, [action])
+    await store(services, [action])
     request_id = await submit(services)
     await drain(make_worker(services, target))
 
@@ -303,7 +209,7 @@ async def test_form_body_and_query(services: Services, target: RestTarget) -> No
 
 async def test_429_with_retry_after_then_success(services: Services, target: RestTarget) -> None:
     target.script("/api/v2/resources", Scripted(429, {"error": "slow down"}, {"Retry-After": "7"}))
-    await store_item(services, [create_action(BEARER, retry={"maxAttempts": 3})])
+    await store(services, [create_action(BEARER, retry={"maxAttempts": 3})])
     request_id = await submit(services)
     worker = make_worker(services, target)
 
@@ -328,9 +234,7 @@ async def test_429_with_retry_after_then_success(services: Services, target: Res
 
 async def test_500_until_max_attempts_fails_request(services: Services, target: RestTarget) -> None:
     target.script("/api/v2/resources", *[Scripted(500, {"error": "boom", "token": "n/a"})] * 5)
-    await store_item(
-        services, [create_action(BEARER, retry={"maxAttempts": 3}), fetch_action(BEARER)]
-    )
+    await store(services, [create_action(BEARER, retry={"maxAttempts": 3}), fetch_action(BEARER)])
     request_id = await submit(services)
     await drain(make_worker(services, target))
 
@@ -349,7 +253,7 @@ async def test_500_until_max_attempts_fails_request(services: Services, target: 
 
 async def test_4xx_is_not_retried(services: Services, target: RestTarget) -> None:
     target.script("/api/v2/resources", Scripted(422, {"error": "name taken"}))
-    await store_item(services, [create_action(BEARER, retry={"maxAttempts": 3})])
+    await store(services, [create_action(BEARER, retry={"maxAttempts": 3})])
     request_id = await submit(services)
     await drain(make_worker(services, target))
 
@@ -370,7 +274,7 @@ async def test_timeout_is_retried(services: Services, target: RestTarget) -> Non
             allowed_hosts=frozenset({"127.0.0.1"}), default_timeout_seconds=0.2
         ),
     )
-    await store_item(services, [create_action(BEARER, retry={"maxAttempts": 2})])
+    await store(services, [create_action(BEARER, retry={"maxAttempts": 2})])
     request_id = await submit(services)
     await drain(make_worker(services, target, registry=default_registry(deps)))
 
@@ -395,7 +299,7 @@ async def test_oversized_response_fails_without_retry(
         "config": {"method": "GET", "url": "{{environment.TARGET_URL}}/big"},
         "retry": {"maxAttempts": 3},
     }
-    await store_item(services, [action])
+    await store(services, [action])
     request_id = await submit(services)
     await drain(make_worker(services, target))
 
@@ -437,7 +341,7 @@ class CrashAfterCall:
 async def test_redelivery_reuses_idempotency_key_and_creates_once(
     services: Services, target: RestTarget
 ) -> None:
-    await store_item(services, [create_action(BEARER), fetch_action(BEARER)])
+    await store(services, [create_action(BEARER), fetch_action(BEARER)])
     request_id = await submit(services)
     crashing = Registry(
         {"rest-api": CrashAfterCall(RestApiExecutor(SecretResolver(SECRET_ENV), SETTINGS))}
@@ -491,7 +395,7 @@ async def test_metadata_address_is_refused_without_a_request(
         },
         "retry": {"maxAttempts": 3},
     }
-    await store_item(services, [action])
+    await store(services, [action])
     request_id = await submit(services)
     await drain(make_worker(services, target, registry=Registry({"rest-api": executor})))
 
@@ -509,7 +413,7 @@ async def test_metadata_address_is_refused_without_a_request(
 async def test_private_host_is_refused_unless_allowed(
     services: Services, target: RestTarget
 ) -> None:
-    await store_item(services, [create_action(BEARER)])
+    await store(services, [create_action(BEARER)])
     request_id = await submit(services)
     deps = ActionDeps(secret_environment=SECRET_ENV)  # 127.0.0.1 not on the allow-list
     await drain(make_worker(services, target, registry=default_registry(deps)))
@@ -539,7 +443,7 @@ def async_action(interval: str = "5s") -> dict[str, Any]:
 
 
 async def test_async_mode_pending_then_completed(services: Services, target: RestTarget) -> None:
-    await store_item(services, [async_action()])
+    await store(services, [async_action()])
     request_id = await submit(services)
     target.statuses[request_id] = ["running", "running", "succeeded"]
     worker = make_worker(services, target)
@@ -573,7 +477,7 @@ async def test_async_mode_pending_then_completed(services: Services, target: Res
 async def test_async_mode_failure_condition_fails_request(
     services: Services, target: RestTarget
 ) -> None:
-    await store_item(services, [async_action()])
+    await store(services, [async_action()])
     request_id = await submit(services)
     target.statuses[request_id] = ["running", "failed"]
     worker = make_worker(services, target)

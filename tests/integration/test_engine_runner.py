@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.breaker import BreakerState, CircuitBreaker
 from orchestrator.engine.executor import (
     ActionResult,
@@ -21,11 +20,12 @@ from orchestrator.engine.executor import (
     Registry,
 )
 from orchestrator.engine.pg_queue import RUN_ACTION, Job, PgQueue
-from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.requests.service import Principal
 from orchestrator.services import Services
 from orchestrator.store.database import Database
+from tests.integration import engine_harness as harness
+from tests.integration.engine_harness import action_rows, drain, events, jobs_of, request_row
 from tests.samples import FIELDS, ITEM
 
 pytestmark = pytest.mark.anyio
@@ -96,75 +96,19 @@ def make_worker(
     lease_seconds: float = 300.0,
     breaker: CircuitBreaker | None = None,
 ) -> Worker:
-    database = db or services.db
-    queue = PgQueue(database)
-    registry = Registry({"terraform": executor, "rest-api": executor})
-    runner = ChainRunner(
-        database,
-        services.catalog,
-        queue,
-        registry,
+    return harness.make_worker(
+        services,
+        Registry({"terraform": executor, "rest-api": executor}),
+        worker_id,
+        db=db,
+        lease_seconds=lease_seconds,
         breaker=breaker,
-        backoff=Backoff(base_seconds=0.0, cap_seconds=0.0),  # retries due at once
         template_environment={"INVENTORY_URL": INVENTORY},
     )
-    return Worker(
-        queue,
-        runner,
-        worker_id,
-        lease_seconds=lease_seconds,
-        idle_seconds=0.01,
-        error_backoff=Backoff(base_seconds=0.0, cap_seconds=0.0),
-    )
-
-
-async def drain(worker: Worker, limit: int = 100) -> int:
-    """Process due jobs until none is left; the number processed."""
-    for done in range(limit):
-        if not await worker.run_once():
-            return done
-    raise AssertionError(f"queue not drained after {limit} jobs")
 
 
 async def submit(services: Services, **fields: Any) -> str:
-    view = await services.requests.submit(
-        RequestDraft(catalog_item=ITEM, fields={**FIELDS, **fields}),
-        Principal(email="dev@example.com", teams=("payments",)),
-        correlation_id=f"corr-{uuid.uuid4().hex[:8]}",
-    )
-    return str(view["id"])
-
-
-async def request_row(services: Services, request_id: str) -> dict[str, Any]:
-    row = await services.db.fetch_one(
-        None, "SELECT * FROM requests WHERE id = %(id)s", {"id": request_id}
-    )
-    assert row is not None
-    return row
-
-
-async def action_rows(services: Services, request_id: str) -> dict[str, dict[str, Any]]:
-    rows = await services.db.fetch_all(
-        None,
-        "SELECT * FROM request_actions WHERE request_id = %(id)s ORDER BY position",
-        {"id": request_id},
-    )
-    return {r["action_id"]: r for r in rows}
-
-
-async def events(services: Services, request_id: str) -> list[tuple[str | None, str]]:
-    rows = await services.db.fetch_all(
-        None,
-        "SELECT action_id, event FROM request_logs WHERE request_id = %(id)s ORDER BY id",
-        {"id": request_id},
-    )
-    return [(r["action_id"], r["event"]) for r in rows]
-
-
-async def jobs_of(services: Services, request_id: str) -> list[dict[str, Any]]:
-    return await services.db.fetch_all(
-        None, "SELECT * FROM jobs WHERE request_id = %(id)s ORDER BY id", {"id": request_id}
-    )
+    return await harness.submit(services, ITEM, {**FIELDS, **fields})
 
 
 # -- chains --------------------------------------------------------------------------------------
