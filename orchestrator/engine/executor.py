@@ -91,6 +91,26 @@ class CancellableExecutor(ActionExecutor, Protocol):
 
 
 @runtime_checkable
+class DescribableExecutor(ActionExecutor, Protocol):
+    """An executor that can say exactly what it would send, without sending anything.
+
+    ``describe`` makes no network call and resolves no secret: secret references stay as
+    references. The bot's preview and ``POST /api/v1/test/variables`` show its answer, e.g.
+    ``{"requests": [{"method": "POST", "url": ..., "headers": ..., "body": ...}]}``.
+    """
+
+    def describe(self, action: ActionRun) -> Mapping[str, Any]: ...
+
+
+@runtime_checkable
+class NotifiableExecutor(ActionExecutor, Protocol):
+    """An executor whose completed external object follows the request (a JIRA ticket gets a
+    comment when the request changes state). Best effort: failures are logged, not raised."""
+
+    async def notify(self, action: ActionRun, state: str, message: str) -> None: ...
+
+
+@runtime_checkable
 class TargetedExecutor(ActionExecutor, Protocol):
     """An executor that names the external target of a call, for the per-target breaker."""
 

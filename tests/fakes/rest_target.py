@@ -25,16 +25,14 @@ import asyncio
 import base64
 import json
 import secrets
-import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
+from tests.fakes.loopback import serve_asgi
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -240,23 +238,6 @@ async def _respond_raw(
 def serve_rest_target() -> Iterator[RestTarget]:
     """Run a fresh ``RestTarget`` on 127.0.0.1 (random port) in a thread for the block."""
     target = RestTarget()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    target.base_url = f"http://127.0.0.1:{port}"
-    config = uvicorn.Config(target, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10.0
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("fake REST target did not start")
-        time.sleep(0.01)
-    try:
+    with serve_asgi(target, "fake REST target") as base_url:
+        target.base_url = base_url
         yield target
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5.0)
-        sock.close()
