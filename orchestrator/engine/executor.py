@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 
-def correlation_key(request_id: str, action_id: str) -> str:
-    """A stable key for one action of one request (same on every attempt and redelivery)."""
-    digest = hashlib.sha256(f"pao:{request_id}:{action_id}".encode()).hexdigest()
+def correlation_key(request_id: str, action_id: str, generation: int = 0) -> str:
+    """A stable key for one action of one request (same on every attempt and redelivery).
+
+    ``generation`` counts operator retries: a retried action gets a new key, so the executor
+    starts a new run instead of finding the failed one again."""
+    seed = f"pao:{request_id}:{action_id}" + (f":{generation}" if generation else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()
     return f"pao-{digest[:32]}"
 
 

@@ -17,16 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
+from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, POLL_ACTION, RUN_ACTION, enqueue_job
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 
-RUN_ACTION = "run-action"
-POLL_ACTION = "poll-action"
+__all__ = ["DEFAULT_LEASE_SECONDS", "POLL_ACTION", "RUN_ACTION", "Job", "PgQueue", "QueueDepth"]
+
 DEFAULT_LEASE_SECONDS = 300.0
-DEFAULT_MAX_RECEIVES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,19 +84,15 @@ class PgQueue:
     ) -> int | None:
         """Insert a job on ``conn`` (inside the caller's transaction); the new job's id, or None
         when a live job with the same ``dedupe_key`` already exists."""
-        cur = await conn.execute(
-            QUERIES.insert_job,
-            {
-                "kind": kind,
-                "payload": Jsonb(dict(payload)),
-                "request_id": request_id,
-                "delay_seconds": max(0.0, float(delay)),
-                "max_receives": max_receives or self.max_receives,
-                "dedupe_key": dedupe_key,
-            },
+        return await enqueue_job(
+            conn,
+            kind,
+            payload,
+            request_id=request_id,
+            delay=delay,
+            dedupe_key=dedupe_key,
+            max_receives=max_receives or self.max_receives,
         )
-        row = await cur.fetchone()
-        return int(row["id"]) if row is not None else None
 
     async def claim(
         self,

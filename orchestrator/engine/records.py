@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from orchestrator.engine.jobs import NOTIFY, enqueue_job, notify_payload
 from orchestrator.store.database import Connection
 from orchestrator.store.queries import QUERIES
 
@@ -73,5 +74,11 @@ async def fail_request(
         action_id=action_id,
         level="error",
         details=error_context,
+    )
+    await enqueue_job(
+        conn,
+        NOTIFY,
+        notify_payload(request_id, "request_failed", "failed", action_id=action_id),
+        request_id=request_id,
     )
     return True

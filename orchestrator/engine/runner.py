@@ -19,20 +19,26 @@ action and records the result the same way.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.catalog.models import Action, CatalogItem
 from orchestrator.catalog.service import CatalogService
+from orchestrator.durations import duration_seconds
 from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.breaker import CircuitBreaker, CircuitOpen
 from orchestrator.engine.executor import (
     ActionExecutor,
     ActionResult,
     ActionRun,
+    CancellableExecutor,
     Completed,
     Failed,
     Pending,
@@ -41,7 +47,16 @@ from orchestrator.engine.executor import (
     correlation_key,
     target_of,
 )
-from orchestrator.engine.pg_queue import POLL_ACTION, RUN_ACTION, Job, PgQueue
+from orchestrator.engine.jobs import NOTIFY, POLL_ACTION, RUN_ACTION, notify_payload
+from orchestrator.engine.manual import (
+    MANUAL_ACTION_TYPE,
+    TICKET_ACTION_TYPE,
+    ManualDefaults,
+    NoManualSupport,
+    fulfilment_ticket,
+)
+from orchestrator.engine.observer import EngineObserver, NullObserver
+from orchestrator.engine.pg_queue import Job, PgQueue
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request, log_event
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
@@ -52,6 +67,7 @@ from orchestrator.templating.errors import TemplateRenderError
 from orchestrator.templating.masking import mask, render_action, render_preview
 
 RUNNABLE = frozenset({"queued", "in_progress"})
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -94,6 +110,10 @@ class ChainRunner:
         backoff: Backoff | None = None,
         template_environment: Mapping[str, str] | None = None,
         engine: TemplateEngine | None = None,
+        manual_defaults: ManualDefaults | None = None,
+        observer: EngineObserver | None = None,
+        default_timeout_seconds: float | None = None,
+        poll_jitter: float = 0.1,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -103,6 +123,10 @@ class ChainRunner:
         self.backoff = backoff if backoff is not None else Backoff()
         self.template_environment = dict(template_environment or {})
         self.engine = engine or default_engine()
+        self.manual_defaults = manual_defaults or ManualDefaults()
+        self.observer = observer or NullObserver()
+        self.default_timeout_seconds = default_timeout_seconds
+        self.poll_jitter = poll_jitter
 
     # -- job handlers ---------------------------------------------------------------------------
 
@@ -169,14 +193,15 @@ class ChainRunner:
             context = await self._context(conn, request, item, rows)
             action = _catalog_action(item, row["action_id"])
             try:
-                real, preview = self._render(action, context, int(row["position"]))
-            except TemplateRenderError as exc:
+                real, preview = self._render_row(row, action, request, item, context)
+            except (TemplateRenderError, NoManualSupport) as exc:
                 await self.queue.complete(job, conn)
                 await conn.execute(
                     QUERIES.engine_action_failed,
                     {"id": row["id"], "error": {"message": str(exc), "retryable": False}},
                 )
-                await self._fail(conn, request, item, rows, row, str(exc), {"code": exc.code})
+                code = exc.code if isinstance(exc, TemplateRenderError) else "no-manual-support"
+                await self._fail(conn, request, item, rows, row, str(exc), {"code": code})
                 return None
             cur = await conn.execute(
                 QUERIES.engine_start_action,
@@ -184,6 +209,15 @@ class ChainRunner:
             )
             started = await cur.fetchone()
             assert started is not None
+            started = dict(started)
+            timeout = self._timeout(action)
+            if timeout is not None:
+                cur = await conn.execute(
+                    QUERIES.engine_set_deadline, {"id": row["id"], "timeout_seconds": timeout}
+                )
+                deadline = await cur.fetchone()
+                assert deadline is not None
+                started["deadline_at"] = deadline["deadline_at"]
             if request["status"] == "queued":
                 await conn.execute(
                     QUERIES.set_request_status,
@@ -208,10 +242,10 @@ class ChainRunner:
             request=request,
             item=item,
             rows=rows,
-            row=dict(started),
+            row=started,
             action=action,
             context=context,
-            run=self._action_run(request, dict(started), real, context, attempt),
+            run=self._action_run(request, started, real, context, attempt),
         )
 
     async def _load_for_poll(self, job: Job) -> _Plan | None:
@@ -238,8 +272,8 @@ class ChainRunner:
             context = await self._context(conn, request, item, rows)
         action = _catalog_action(item, action_id)
         try:
-            real, _ = self._render(action, context, int(row["position"]))
-        except TemplateRenderError:
+            real, _ = self._render_row(row, action, request, item, context)
+        except (TemplateRenderError, NoManualSupport):
             real = dict(row["rendered_config"] or {})  # rendered before; polling needs the ref
         return _Plan(
             request=request,
@@ -275,11 +309,14 @@ class ChainRunner:
                     retry_after=exc.retry_in,
                     details={"circuit_open": target},
                 )
+        remaining = plan.run.timeout_seconds
+        if remaining is not None and remaining <= 0:
+            return await self._timed_out(executor, plan)
         try:
-            if poll:
-                result = await executor.poll(plan.run)
-            else:
-                result = await executor.execute(plan.run)
+            call = executor.poll(plan.run) if poll else executor.execute(plan.run)
+            result = await asyncio.wait_for(call, timeout=remaining)
+        except TimeoutError:
+            return await self._timed_out(executor, plan)
         except Exception as exc:  # an executor bug or an unexpected error: a transient failure
             result = Failed(f"{type(exc).__name__}: {exc}", retryable=True)
         if target is not None:
@@ -288,6 +325,25 @@ class ChainRunner:
             else:
                 self.breaker.record_success(target)
         return result
+
+    async def _timed_out(self, executor: ActionExecutor, plan: _Plan) -> Failed:
+        """The action ran past its declared timeout: it fails (no retry); an in-flight external
+        run is cancelled where the executor can."""
+        timeout = self._timeout(plan.action)
+        cancelled = False
+        if isinstance(executor, CancellableExecutor) and plan.run.external_ref is not None:
+            try:
+                await executor.cancel(plan.run)
+                cancelled = True
+            except Exception:  # best effort: the failure below is what matters
+                log.warning("cancelling %s after its timeout failed", plan.run.action_id)
+        return Failed(
+            f"action {plan.run.action_id} exceeded its timeout of {timeout:g}s"
+            if timeout is not None
+            else f"action {plan.run.action_id} exceeded its timeout",
+            retryable=False,
+            details={"timeout_seconds": timeout, "external_run_cancelled": cancelled},
+        )
 
     # -- step 3: record -------------------------------------------------------------------------
 
@@ -321,6 +377,15 @@ class ChainRunner:
                 "action_id": row["action_id"],
             }
             attempt = int(row["attempts"])
+            self.observer.action_attempt(
+                plan.run.action_type,
+                "completed"
+                if isinstance(result, Completed)
+                else "pending"
+                if isinstance(result, Pending)
+                else "failed",
+                duration_ms / 1000.0,
+            )
             if isinstance(result, Completed):
                 outputs = dict(result.outputs)
                 await conn.execute(
@@ -345,6 +410,7 @@ class ChainRunner:
                         QUERIES.set_request_status,
                         {"id": request_id, "status": "in_progress", "from_statuses": ["failed"]},
                     )
+                await self._notify_thread(conn, request, "action_completed", row["action_id"])
                 following = next(
                     (r for r in _ordered(plan.item, rows) if r["status"] != "completed"), None
                 )
@@ -370,6 +436,7 @@ class ChainRunner:
                     },
                 )
                 if not polled or row["external_ref"] != result.external_ref:
+                    await self._notify_thread(conn, request, "action_pending", row["action_id"])
                     await log_event(
                         conn,
                         request_id,
@@ -394,7 +461,7 @@ class ChainRunner:
                         operator_retry=request["status"] == "failed",
                     ),
                     request_id=request_id,
-                    delay=delay,
+                    delay=self._jittered(delay),
                     dedupe_key=f"poll:{request_id}:{row['action_id']}",
                 )
             else:
@@ -496,6 +563,7 @@ class ChainRunner:
             "cleanup": cleanup,
         }
         failed_id = row["action_id"] if row is not None else None
+        self._finished(request, "failed", rows)
         await fail_request(
             conn,
             request["id"],
@@ -507,8 +575,16 @@ class ChainRunner:
 
     async def _complete_request(self, conn: Connection, request: dict[str, Any]) -> None:
         cur = await conn.execute(QUERIES.engine_complete_request, {"id": request["id"]})
-        if await cur.fetchone() is None:
+        done = await cur.fetchone()
+        if done is None:
             return
+        await self.queue.enqueue(
+            conn,
+            NOTIFY,
+            notify_payload(request["id"], "request_completed", "completed"),
+            request_id=request["id"],
+        )
+        self._finished(done, "completed")
         await conn.execute(QUERIES.delete_request_secrets, {"request_id": request["id"]})
         await log_event(
             conn,
@@ -517,6 +593,42 @@ class ChainRunner:
             "all actions completed",
             correlation_id=request["correlation_id"],
         )
+
+    async def _notify_thread(
+        self, conn: Connection, request: Mapping[str, Any], event: str, action_id: str
+    ) -> None:
+        """Action-level progress matters to a GitHub thread (the status comment), not to API
+        callers, who poll: only requests from the bot get a ``notify`` job per step."""
+        if request.get("source", "api") in ("api", "cli"):
+            return
+        await self.queue.enqueue(
+            conn,
+            NOTIFY,
+            notify_payload(request["id"], event, request["status"], action_id=action_id),
+            request_id=request["id"],
+        )
+
+    def _finished(
+        self,
+        request: Mapping[str, Any],
+        status: str,
+        rows: list[dict[str, Any]] | None = None,
+    ) -> None:
+        created = request.get("created_at")
+        if created is None:
+            return
+        self.observer.request_finished(
+            str(request["catalog_item_id"]),
+            status,
+            (datetime.now(UTC) - created).total_seconds(),
+            sorted({str(r["action_type"]) for r in rows or []}),
+        )
+
+    def _jittered(self, delay: float) -> float:
+        """Polls of many actions spread out instead of arriving together."""
+        if delay <= 0 or self.poll_jitter <= 0:
+            return delay
+        return delay * (1.0 + random.uniform(-self.poll_jitter, self.poll_jitter))  # noqa: S311
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -582,6 +694,25 @@ class ChainRunner:
             environ=self.template_environment,
         )
 
+    def _render_row(
+        self,
+        row: Mapping[str, Any],
+        action: Action | None,
+        request: Mapping[str, Any],
+        item: CatalogItem,
+        context: TemplateContext,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(real config, masked config) of an action row; a manual row becomes its ticket."""
+        if row["action_type"] == MANUAL_ACTION_TYPE:
+            ticket = fulfilment_ticket(item, request, context, self.manual_defaults, self.engine)
+            return ticket, ticket  # built from masked values only
+        return self._render(action, context, int(row["position"]))
+
+    def _timeout(self, action: Action | None) -> float | None:
+        if action is not None and action.timeout:
+            return duration_seconds(action.timeout)
+        return self.default_timeout_seconds
+
     def _render(
         self, action: Action | None, context: TemplateContext, position: int
     ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -603,16 +734,25 @@ class ChainRunner:
         attempt: int,
     ) -> ActionRun:
         outputs = context.variables.get("outputs", {})
+        action_type = row["action_type"]
+        if action_type == MANUAL_ACTION_TYPE:
+            action_type = TICKET_ACTION_TYPE
+        timeout: float | None = None
+        if row.get("deadline_at") is not None:
+            timeout = (row["deadline_at"] - datetime.now(UTC)).total_seconds()
         return ActionRun(
             request_id=str(request["id"]),
             action_id=row["action_id"],
-            action_type=row["action_type"],
+            action_type=action_type,
             config=config,
-            correlation_key=correlation_key(str(request["id"]), row["action_id"]),
+            correlation_key=correlation_key(
+                str(request["id"]), row["action_id"], int(row.get("generation") or 0)
+            ),
             attempt=attempt,
             external_ref=row.get("external_ref"),
             external_url=row.get("external_url"),
             outputs=outputs,
+            timeout_seconds=timeout,
         )
 
 

@@ -1,7 +1,8 @@
 """The worker: claims one job at a time and dispatches it by kind.
 
-``run-action`` and ``poll-action`` go to the chain runner; other kinds (notifications, webhook
-processing, catalog sync) are handlers the faces register at start-up. A handler that raises
+``run-action`` and ``poll-action`` go to the chain runner, ``cancel-action`` and ``notify`` to
+the notifier (whose listeners the faces add), ``escalate`` to the escalation handler; other
+kinds (webhook processing) are handlers the faces register at start-up. A handler that raises
 gives the job back with a backoff delay; the queue dead-letters it after its last receive.
 While a handler runs, a heartbeat keeps the job's lease alive.
 """
@@ -16,13 +17,10 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 
 from orchestrator.engine.backoff import Backoff
-from orchestrator.engine.pg_queue import (
-    DEFAULT_LEASE_SECONDS,
-    POLL_ACTION,
-    RUN_ACTION,
-    Job,
-    PgQueue,
-)
+from orchestrator.engine.escalation import EscalationHandler
+from orchestrator.engine.jobs import CANCEL_ACTION, ESCALATE, NOTIFY, POLL_ACTION, RUN_ACTION
+from orchestrator.engine.notifier import Notifier
+from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, PgQueue
 from orchestrator.engine.runner import ChainRunner
 
 log = logging.getLogger(__name__)
@@ -51,9 +49,16 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
         self.error_backoff = error_backoff or Backoff(base_seconds=5.0, cap_seconds=300.0)
+        self.notifier = Notifier(runner.db, runner.registry)
+        self.escalation = EscalationHandler(
+            runner.db, runner.catalog, runner.registry, runner.manual_defaults
+        )
         self.handlers: dict[str, Handler] = {
             RUN_ACTION: runner.handle_run,
             POLL_ACTION: runner.handle_poll,
+            CANCEL_ACTION: self.notifier.handle_cancel,
+            NOTIFY: self.notifier.handle_notify,
+            ESCALATE: self.escalation.handle,
         }
 
     def register(self, kind: str, handler: Handler) -> None:

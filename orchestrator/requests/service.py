@@ -12,11 +12,18 @@ from psycopg.types.json import Jsonb
 
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.service import CatalogService
+from orchestrator.engine.jobs import (
+    CANCEL_ACTION,
+    ESCALATE,
+    NOTIFY,
+    RUN_ACTION,
+    enqueue_job,
+    notify_payload,
+)
 from orchestrator.engine.records import log_event
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
-    NotAvailable,
     NotFound,
     ValidationFailed,
 )
@@ -27,7 +34,6 @@ from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 
 MASK = "****"
-RUN_REQUEST_JOB = "run-action"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +244,10 @@ class RequestService:
                     correlation_id=correlation_id,
                     details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
                 )
-                await conn.execute(
+                await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
                     QUERIES.insert_job,
                     {
-                        "kind": RUN_REQUEST_JOB,
+                        "kind": RUN_ACTION,
                         "payload": Jsonb({"request_id": str(request_id)}),
                         "request_id": request_id,
                         "delay_seconds": 0,
@@ -358,9 +364,9 @@ class RequestService:
     async def abort(
         self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
     ) -> dict[str, Any]:
-        async with self.db.transaction(
-            actor=principal.email, correlation_id=correlation_id, source="api"
-        ) as conn:
+        """``aborted`` with its reason: pending actions cancelled, in-flight external runs
+        cancelled by the engine where the target supports it."""
+        async with self._decision(principal, correlation_id) as conn:
             await self._lock_for(conn, request_id, "abort")
             cur = await conn.execute(
                 QUERIES.abort_request,
@@ -372,7 +378,19 @@ class RequestService:
             )
             row = await cur.fetchone()
             assert row is not None
+            cur = await conn.execute(QUERIES.engine_in_flight_actions, {"request_id": request_id})
+            for running in await cur.fetchall():
+                await self._enqueue(
+                    conn,
+                    CANCEL_ACTION,
+                    {"request_id": str(request_id), "action_id": running["action_id"]},
+                    request_id,
+                    dedupe_key=f"cancel:{request_id}:{running['action_id']}",
+                )
             await conn.execute(QUERIES.cancel_pending_actions, {"request_id": request_id})
+            await self._enqueue(
+                conn, NOTIFY, notify_payload(request_id, "aborted", "aborted"), request_id
+            )
             await conn.execute(QUERIES.delete_request_secrets, {"request_id": request_id})
             await log_event(
                 conn,
@@ -413,21 +431,11 @@ class RequestService:
     async def retry(
         self, request_id: uuid.UUID, principal: Principal, correlation_id: str
     ) -> dict[str, Any]:
-        await self.check_decision(request_id, "retry")
-        raise NotAvailable(
-            "retry needs the fulfillment engine, which is not part of this build yet"
-        )
-
-    async def retry_failed(
-        self, request_id: uuid.UUID, principal: Principal, correlation_id: str
-    ) -> dict[str, Any]:
         """Re-run a failed request's failed action and continue the chain: one transaction that
         checks the state under the request's row lock (two operators retrying at once produce
-        one retry), resets the action and enqueues its run. The request stays ``failed`` until
-        the engine resolves the action."""
-        async with self.db.transaction(
-            actor=principal.email, correlation_id=correlation_id, source="api"
-        ) as conn:
+        one retry), resets the action (a new generation, so executors start a new run) and
+        enqueues its run. The request stays ``failed`` until the engine resolves the action."""
+        async with self._decision(principal, correlation_id) as conn:
             current = await self._lock_for(conn, request_id, "retry")
             cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
             retried = [r["action_id"] for r in await cur.fetchall()]
@@ -437,22 +445,12 @@ class RequestService:
                     "be running)",
                     status=current["status"],
                 )
-            await conn.execute(
-                QUERIES.insert_job,
-                {
-                    "kind": RUN_REQUEST_JOB,
-                    "payload": Jsonb(
-                        {
-                            "request_id": str(request_id),
-                            "action_id": retried[0],
-                            "operator_retry": True,
-                        }
-                    ),
-                    "request_id": request_id,
-                    "delay_seconds": 0,
-                    "max_receives": 3,
-                    "dedupe_key": f"run:{request_id}",
-                },
+            await self._enqueue(
+                conn,
+                RUN_ACTION,
+                {"request_id": str(request_id), "action_id": retried[0], "operator_retry": True},
+                request_id,
+                dedupe_key=f"run:{request_id}",
             )
             await log_event(
                 conn,
@@ -460,17 +458,58 @@ class RequestService:
                 "retry_requested",
                 f"retry of {', '.join(retried)} requested by {principal.email}",
                 correlation_id=correlation_id,
-                details={"actions": retried},
+                details={"actions": retried, "by": principal.email},
             )
         return request_view(dict(current))
 
     async def escalate(
         self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
     ) -> dict[str, Any]:
-        await self.check_decision(request_id, "escalate")
-        raise NotAvailable(
-            "escalation needs the fulfillment engine, which is not part of this build yet"
+        """Hand a failed request to people: ``escalated`` at once, and a job that opens the
+        manual-support ticket (with the preserved failure context) whose key the request keeps."""
+        async with self._decision(principal, correlation_id) as conn:
+            await self._lock_for(conn, request_id, "escalate")
+            cur = await conn.execute(
+                QUERIES.escalate_request,
+                {"id": request_id, "from_statuses": sorted(ALLOWED_FROM["escalate"])},
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            await self._enqueue(
+                conn,
+                ESCALATE,
+                {"request_id": str(request_id), "reason": reason, "by": principal.email},
+                request_id,
+                dedupe_key=f"escalate:{request_id}",
+            )
+            await self._enqueue(
+                conn, NOTIFY, notify_payload(request_id, "escalated", "escalated"), request_id
+            )
+            await log_event(
+                conn,
+                request_id,
+                "escalated",
+                f"escalated by {principal.email}: {reason}",
+                correlation_id=correlation_id,
+                details={"reason": reason, "by": principal.email},
+            )
+        return request_view(dict(row))
+
+    def _decision(self, principal: Principal, correlation_id: str) -> Any:
+        return self.db.transaction(
+            actor=principal.email, correlation_id=correlation_id, source="api"
         )
+
+    @staticmethod
+    async def _enqueue(
+        conn: AsyncConnection[Any],
+        kind: str,
+        payload: dict[str, Any],
+        request_id: uuid.UUID,
+        *,
+        dedupe_key: str | None = None,
+    ) -> None:
+        await enqueue_job(conn, kind, payload, request_id=request_id, dedupe_key=dedupe_key)
 
     async def escalation(self, request_id: uuid.UUID) -> dict[str, Any]:
         row = await self.get_row(request_id)

@@ -215,16 +215,26 @@ async def test_two_concurrent_aborts_produce_one(client: httpx.AsyncClient) -> N
     assert sorted(r.status_code for r in results) == [200, 409]
 
 
-async def test_retry_and_escalate_of_a_failed_request_wait_for_the_engine(
+async def test_retry_without_a_failed_action_is_409_and_escalate_moves_to_escalated(
     client: httpx.AsyncClient, services: Services
 ) -> None:
     created = await submit(client)
     async with services.db.transaction() as conn:
         await conn.execute("UPDATE requests SET status = 'failed' WHERE id = %s", [created["id"]])
-    for decision in ("retry", "escalate"):
-        response = await client.post(f"/api/v1/requests/{created['id']}/{decision}")
-        assert response.status_code == 501
-        assert response.json()["type"] == "https://pao.dev/problems/not-available"
+    response = await client.post(f"/api/v1/requests/{created['id']}/retry")
+    assert response.status_code == 409
+    assert "no failed action" in response.json()["detail"]
+
+    response = await client.post(
+        f"/api/v1/requests/{created['id']}/escalate", json={"reason": "needs a DBA"}
+    )
+    assert response.status_code in (200, 202)
+    assert response.json()["status"] == "escalated"
+    # The ticket is opened by the worker; until then the escalation has no key yet.
+    response = await client.get(f"/api/v1/requests/{created['id']}/escalation")
+    assert response.status_code == 404
+    again = await client.post(f"/api/v1/requests/{created['id']}/escalate", json={"reason": "x"})
+    assert again.status_code == 409
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:

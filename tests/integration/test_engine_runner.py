@@ -117,7 +117,8 @@ async def submit(services: Services, **fields: Any) -> str:
 async def test_two_action_chain_completes_with_outputs_flowing(services: Services) -> None:
     executor = ScriptedExecutor()
     request_id = await submit(services, credentialMode="provided", adminPassword=SECRET)
-    assert await drain(make_worker(services, executor)) == 2
+    # two actions and the completion notice
+    assert await drain(make_worker(services, executor)) == 3
 
     assert executor.executed() == ["provision", "register"]
     provision, register = executor.runs
@@ -301,8 +302,8 @@ async def test_operator_retry_reruns_failed_action_and_continues(services: Servi
     executor.on("register", Failed("HTTP 503", retryable=True))
     operator = Principal(email="ops@example.com")
     results = await asyncio.gather(
-        services.requests.retry_failed(uuid.UUID(request_id), operator, "corr-retry"),
-        services.requests.retry_failed(uuid.UUID(request_id), operator, "corr-retry"),
+        services.requests.retry(uuid.UUID(request_id), operator, "corr-retry"),
+        services.requests.retry(uuid.UUID(request_id), operator, "corr-retry"),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["InvalidState", "dict"]
@@ -432,7 +433,7 @@ async def test_dead_letter_after_three_receives(services: Services) -> None:
     assert receives == [1, 2, 3]
     assert await queue.claim("next", [RUN_ACTION]) is None
 
-    (job_row,) = await jobs_of(services, request_id)
+    (job_row,) = [j for j in await jobs_of(services, request_id) if j["kind"] == RUN_ACTION]
     assert job_row["status"] == "dead"
     assert "3 receives" in job_row["last_error"]
     request = await request_row(services, request_id)
@@ -454,7 +455,7 @@ async def test_failing_handler_is_retried_then_dead_lettered(services: Services)
     await drain(worker)
 
     assert seen == [1, 2, 3]
-    (job_row,) = await jobs_of(services, request_id)
+    (job_row,) = [j for j in await jobs_of(services, request_id) if j["kind"] == RUN_ACTION]
     assert job_row["status"] == "dead"
     request = await request_row(services, request_id)
     assert request["status"] == "failed"

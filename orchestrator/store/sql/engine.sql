@@ -144,6 +144,34 @@ SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY positio
 -- name: engine_retry_failed_action
 -- An operator's retry: the failed action gets a fresh attempt budget (request stays failed).
 UPDATE request_actions
-SET status = 'retrying', attempts = 0, error = NULL, next_poll_at = NULL
+SET status = 'retrying', attempts = 0, error = NULL, next_poll_at = NULL, deadline_at = NULL,
+    external_ref = NULL, external_url = NULL, generation = generation + 1
 WHERE request_id = %(request_id)s AND status = 'failed'
 RETURNING action_id;
+
+-- name: engine_in_flight_actions
+-- Actions of a request with an external run still going (cancelled on abort where supported).
+SELECT * FROM request_actions
+WHERE request_id = %(request_id)s AND status = 'in_progress' AND external_ref IS NOT NULL
+ORDER BY position;
+
+-- name: escalate_request
+UPDATE requests
+SET status = 'escalated', escalated_at = now()
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: engine_set_escalation_ticket
+UPDATE requests
+SET escalation_ticket = %(ticket)s, escalation_url = %(url)s
+WHERE id = %(id)s
+RETURNING *;
+
+-- name: engine_get_action
+SELECT * FROM request_actions WHERE request_id = %(request_id)s AND action_id = %(action_id)s;
+
+-- name: engine_set_deadline
+UPDATE request_actions
+SET deadline_at = COALESCE(deadline_at, now() + make_interval(secs => %(timeout_seconds)s))
+WHERE id = %(id)s
+RETURNING deadline_at;

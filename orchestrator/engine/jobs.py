@@ -1,0 +1,56 @@
+"""Job kinds and the one function that writes a job, on the caller's connection.
+
+Every job is a ``jobs`` row committed with the state change that needs it. When the queue
+backend is SQS, the connections carry ``pao.queue_outbox=on`` and a trigger on ``jobs`` adds an
+``outbox`` row in the same transaction; the outbox is sent to SQS after commit and again by a
+reconciler, so a crash between commit and send loses nothing (``orchestrator.engine.sqs_queue``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from psycopg.types.json import Jsonb
+
+from orchestrator.store.database import Connection
+from orchestrator.store.queries import QUERIES
+
+RUN_ACTION: Final = "run-action"  # run a request's next action
+POLL_ACTION: Final = "poll-action"  # ask an executor about a pending action
+CANCEL_ACTION: Final = "cancel-action"  # cancel an aborted request's in-flight external run
+ESCALATE: Final = "escalate"  # open the manual-support ticket of an escalated request
+NOTIFY: Final = "notify"  # tell the faces (bot) and notifiable executors a request changed
+DEFAULT_MAX_RECEIVES: Final = 3
+
+
+async def enqueue_job(
+    conn: Connection,
+    kind: str,
+    payload: Mapping[str, Any],
+    *,
+    request_id: Any = None,
+    delay: float = 0.0,
+    dedupe_key: str | None = None,
+    max_receives: int = DEFAULT_MAX_RECEIVES,
+) -> int | None:
+    """Insert a job inside the caller's transaction; its id, or None when a live job with the
+    same ``dedupe_key`` already exists."""
+    cur = await conn.execute(
+        QUERIES.insert_job,
+        {
+            "kind": kind,
+            "payload": Jsonb(dict(payload)),
+            "request_id": request_id,
+            "delay_seconds": max(0.0, float(delay)),
+            "max_receives": max_receives,
+            "dedupe_key": dedupe_key,
+        },
+    )
+    row = await cur.fetchone()
+    return int(row["id"]) if row is not None else None
+
+
+def notify_payload(request_id: Any, event: str, status: str, **extra: Any) -> dict[str, Any]:
+    """What a ``notify`` job carries: which request, what happened, its status now."""
+    return {"request_id": str(request_id), "event": event, "status": status, **extra}
