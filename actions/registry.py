@@ -26,3 +26,24 @@ def default_registry(deps: ActionDeps) -> Registry:
     registry = Registry()
     registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
     return registry
+
+
+def _hosts(value: str | None) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in (value or "").split(",") if h.strip())
+
+
+def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
+    """Every action type's settings from the process environment (read once, at start-up)."""
+    return ActionDeps(
+        secret_environment=env,
+        rest_api=RestApiSettings(
+            allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),
+            denied_hosts=_hosts(env.get("REST_API_DENIED_HOSTS")),
+            allow_private=env.get("REST_API_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes"),
+        ),
+    )
+
+
+def registry_from_environment(env: Mapping[str, str]) -> Registry:
+    """The ``pao.executors`` entry point (see orchestrator/engine/process.py)."""
+    return default_registry(deps_from_environment(env))

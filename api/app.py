@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -24,21 +26,44 @@ from orchestrator import __version__
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 
+Background = Callable[[Services, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
-    """Build the app. Without ``services`` it opens them at start-up and closes them at exit."""
+
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    background: Background | None = None,
+) -> Litestar:
+    """Build the app. Without ``services`` it opens them at start-up and closes them at exit.
+    ``background`` (``pao serve``'s worker pool) runs beside the API until shutdown."""
     metrics = Metrics()
+
+    @asynccontextmanager
+    async def run_background(opened: Services) -> AsyncIterator[None]:
+        if background is None:
+            yield
+            return
+        stop = asyncio.Event()
+        task = asyncio.create_task(background(opened, metrics, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await task
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if services is not None:
             app.state.services = services
-            yield
+            async with run_background(services):
+                yield
             return
         opened = await open_services(settings)
         app.state.services = opened
         try:
-            yield
+            async with run_background(opened):
+                yield
         finally:
             await opened.close()
 

@@ -71,5 +71,20 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"PAO {args.command}: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/api/v1/docs)"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    background = None
+    if args.command == "serve" and settings.engine.serve_worker:
+        background = _serve_worker(dict(os.environ))
+        print("PAO serve: the worker runs in this process (PAO_SERVE_WORKER=false to disable)")
+    app = create_app(settings, background=background)
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
+
+
+def _serve_worker(env: dict[str, str]) -> Any:
+    """`pao serve`'s background: the worker pool, its metrics in the API's registry."""
+    from orchestrator.engine.commands import run_pool
+
+    async def background(services: Any, metrics: Any, stop: Any) -> None:
+        await run_pool(services, metrics.engine, stop, env)
+
+    return background

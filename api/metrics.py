@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from orchestrator.engine.metrics import EngineMetrics
+
 
 class Metrics:
     def __init__(self) -> None:
@@ -14,19 +16,8 @@ class Metrics:
             ["catalog_item", "status"],
             registry=self.registry,
         )
-        self.request_duration = Histogram(
-            "pao_request_duration_seconds",
-            "Time from submission to a final state, by catalog item and action type",
-            ["catalog_item", "action_type"],
-            registry=self.registry,
-            buckets=(1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200),
-        )
-        self.action_failure_rate = Gauge(
-            "pao_action_failure_rate",
-            "Share of action attempts that failed, by action type",
-            ["action_type"],
-            registry=self.registry,
-        )
+        # pao_request_duration_seconds, pao_action_failure_rate, queue depth and oldest job age
+        self.engine = EngineMetrics(self.registry)
         self.cache_hit_ratio = Gauge(
             "pao_catalog_cache_hit_ratio",
             "Catalog cache hits / lookups since start",

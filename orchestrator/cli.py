@@ -129,6 +129,9 @@ def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
         from orchestrator.store.commands import add_db_parser
 
         add_db_parser(commands).set_defaults(handler=_db)
+        from orchestrator.engine.commands import add_worker_parser
+
+        add_worker_parser(commands)
         _register_face_commands(commands)
     return parser
 

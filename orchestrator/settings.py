@@ -57,12 +57,29 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineSettings:
+    queue_backend: str = "postgres"  # postgres | sqs
+    sqs_queue_url: str | None = None
+    sqs_dead_letter_queue_url: str | None = None
+    aws_region: str | None = None
+    sqs_endpoint_url: str | None = None  # e.g. a local SQS-compatible server
+    lease_seconds: int = 300  # visibility timeout
+    concurrency: int = 4  # jobs worked on at once by one worker process
+    default_action_timeout_seconds: int | None = None  # actions without their own timeout
+    manual_jira_instance: str | None = None  # where escalations of items without manual go
+    manual_jira_project: str | None = None
+    metrics_port: int | None = None  # `pao worker` serves /metrics here when set
+    serve_worker: bool = True  # `pao serve` runs the worker in-process
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
 
@@ -104,12 +121,36 @@ class Settings:
             auth=AuthSettings(
                 mode=reader.choice("PAO_AUTH_MODE", "none", ("none", "token", "aws-iam"))
             ),
+            engine=_engine_settings(reader),
             template_environment={name: source[name] for name in allow if name and name in source},
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
         if settings.database.pool_min > settings.database.pool_max:
             raise SettingsError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         return settings
+
+
+def _engine_settings(reader: _Reader) -> EngineSettings:
+    backend = reader.choice("PAO_QUEUE_BACKEND", "postgres", ("postgres", "sqs"))
+    queue_url = reader.optional("SQS_QUEUE_URL")
+    if backend == "sqs" and queue_url is None:
+        raise SettingsError("PAO_QUEUE_BACKEND=sqs needs SQS_QUEUE_URL")
+    timeout = reader.integer("PAO_ACTION_TIMEOUT_SECONDS", 0, minimum=0)
+    metrics_port = reader.integer("PAO_WORKER_METRICS_PORT", 0, minimum=0)
+    return EngineSettings(
+        queue_backend=backend,
+        sqs_queue_url=queue_url,
+        sqs_dead_letter_queue_url=reader.optional("SQS_DEAD_LETTER_QUEUE_URL"),
+        aws_region=reader.optional("AWS_REGION") or reader.optional("AWS_DEFAULT_REGION"),
+        sqs_endpoint_url=reader.optional("AWS_ENDPOINT_URL_SQS"),
+        lease_seconds=reader.integer("PAO_JOB_LEASE_SECONDS", 300, minimum=5),
+        concurrency=reader.integer("PAO_WORKER_CONCURRENCY", 4, minimum=1),
+        default_action_timeout_seconds=timeout or None,
+        manual_jira_instance=reader.optional("PAO_MANUAL_JIRA_INSTANCE"),
+        manual_jira_project=reader.optional("PAO_MANUAL_JIRA_PROJECT"),
+        metrics_port=metrics_port or None,
+        serve_worker=reader.choice("PAO_SERVE_WORKER", "true", ("true", "false")) == "true",
+    )
 
 
 def _optional_path(value: str) -> Path | None:
@@ -191,5 +232,19 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "",
         "comma-separated environment variables templates may read as environment.NAME",
     ),
+    ("PAO_QUEUE_BACKEND", "postgres", "job queue: postgres (jobs table) or sqs"),
+    ("SQS_QUEUE_URL", "", "the SQS queue (with PAO_QUEUE_BACKEND=sqs)"),
+    ("SQS_DEAD_LETTER_QUEUE_URL", "", "its dead-letter queue, drained to fail the requests"),
+    ("AWS_REGION / AWS_ENDPOINT_URL_SQS", "", "SQS region and an optional endpoint override"),
+    ("PAO_JOB_LEASE_SECONDS", "300", "job lease (visibility timeout); heartbeats extend it"),
+    ("PAO_WORKER_CONCURRENCY", "4", "jobs one worker process works on at once"),
+    ("PAO_ACTION_TIMEOUT_SECONDS", "", "timeout of actions that declare none (unset: none)"),
+    (
+        "PAO_MANUAL_JIRA_INSTANCE / PAO_MANUAL_JIRA_PROJECT",
+        "",
+        "where escalation tickets go for items without fulfillment.manual.jira",
+    ),
+    ("PAO_WORKER_METRICS_PORT", "", "`pao worker` serves Prometheus metrics on this port"),
+    ("PAO_SERVE_WORKER", "true", "`pao serve` runs the worker in the same process"),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
 )

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from api.metrics import Metrics
 from orchestrator import __version__
+from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.services import Services
 
 
@@ -48,4 +49,5 @@ class SystemController(Controller):
     async def metrics(self, state: State, services: Services) -> Response[bytes]:
         metrics: Metrics = state.metrics
         metrics.cache_hit_ratio.set(services.cache_stats.hit_ratio)
+        await metrics.engine.refresh_queue(PgQueue(services.db))
         return Response(metrics.render(), media_type=MediaType.TEXT)

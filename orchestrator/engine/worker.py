@@ -42,6 +42,8 @@ class Worker:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         idle_seconds: float = 0.5,
         error_backoff: Backoff | None = None,
+        notifier: Notifier | None = None,
+        escalation: EscalationHandler | None = None,
     ) -> None:
         self.queue = queue
         self.runner = runner
@@ -49,8 +51,8 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
         self.error_backoff = error_backoff or Backoff(base_seconds=5.0, cap_seconds=300.0)
-        self.notifier = Notifier(runner.db, runner.registry)
-        self.escalation = EscalationHandler(
+        self.notifier = notifier or Notifier(runner.db, runner.registry)
+        self.escalation = escalation or EscalationHandler(
             runner.db, runner.catalog, runner.registry, runner.manual_defaults
         )
         self.handlers: dict[str, Handler] = {

@@ -1,0 +1,141 @@
+"""The engine's background work in one process: ``pao worker``, and ``pao serve`` in-process.
+
+The core never imports ``actions/`` or ``bot/``: executors and extra job handlers arrive
+through entry points, declared in pyproject.toml:
+
+* ``pao.executors``: ``factory(env: Mapping[str, str]) -> Registry`` (``actions`` declares the
+  four action types; ``env`` is the process environment, read once at start-up);
+* ``pao.worker_plugins``: ``plugin(pool: WorkerPool, services: Services, env) -> None`` adds job
+  handlers and notify listeners (the bot's webhook processing and status comments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from orchestrator.engine.escalation import EscalationHandler
+from orchestrator.engine.executor import Registry
+from orchestrator.engine.manual import ManualDefaults
+from orchestrator.engine.metrics import EngineMetrics
+from orchestrator.engine.notifier import Listener, Notifier
+from orchestrator.engine.observer import EngineObserver
+from orchestrator.engine.pg_queue import Job, PgQueue
+from orchestrator.engine.runner import ChainRunner
+from orchestrator.engine.worker import Worker, default_worker_id
+from orchestrator.services import Services
+
+log = logging.getLogger(__name__)
+
+EXECUTOR_ENTRY_POINTS = "pao.executors"
+WORKER_PLUGIN_ENTRY_POINTS = "pao.worker_plugins"
+METRICS_REFRESH_SECONDS = 15.0
+
+
+def load_registry(env: Mapping[str, str]) -> Registry:
+    """Every executor the installed packages declare."""
+    registry = Registry()
+    for entry in entry_points(group=EXECUTOR_ENTRY_POINTS):
+        factory: Callable[[Mapping[str, str]], Registry] = entry.load()
+        found = factory(env)
+        for action_type in found:
+            registry.register(action_type, found.get(action_type))
+    return registry
+
+
+class WorkerPool:
+    """``concurrency`` workers sharing one queue, runner, notifier and escalation handler."""
+
+    def __init__(
+        self,
+        services: Services,
+        registry: Registry,
+        *,
+        observer: EngineObserver | None = None,
+        metrics: EngineMetrics | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        settings = services.settings.engine
+        self.services = services
+        self.metrics = metrics
+        self.queue = PgQueue(services.db)
+        defaults = ManualDefaults(
+            jira_instance=settings.manual_jira_instance,
+            jira_project=settings.manual_jira_project,
+        )
+        self.runner = ChainRunner(
+            services.db,
+            services.catalog,
+            self.queue,
+            registry,
+            template_environment=services.settings.template_environment,
+            manual_defaults=defaults,
+            observer=observer or metrics,
+            default_timeout_seconds=settings.default_action_timeout_seconds,
+        )
+        self.notifier = Notifier(services.db, registry)
+        escalation = EscalationHandler(services.db, services.catalog, registry, defaults)
+        base = worker_id or default_worker_id()
+        self.workers = [
+            Worker(
+                self.queue,
+                self.runner,
+                f"{base}:{n}",
+                lease_seconds=settings.lease_seconds,
+                notifier=self.notifier,
+                escalation=escalation,
+            )
+            for n in range(settings.concurrency)
+        ]
+        self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+
+    def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
+        for worker in self.workers:
+            worker.register(kind, handler)
+
+    def listen(self, listener: Listener) -> None:
+        self.notifier.listen(listener)
+
+    def add_periodic(self, task: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        """Run ``task(stop)`` alongside the workers (e.g. the catalog processor)."""
+        self._periodic.append(task)
+
+    def load_plugins(self, env: Mapping[str, str]) -> None:
+        for entry in entry_points(group=WORKER_PLUGIN_ENTRY_POINTS):
+            plugin: Callable[[WorkerPool, Services, Mapping[str, str]], Any] = entry.load()
+            plugin(self, self.services, env)
+            log.info("worker plugin %s loaded", entry.name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; in-flight jobs finish (or their leases expire)."""
+        log.info(
+            "worker pool: %d workers, job kinds %s",
+            len(self.workers),
+            ", ".join(self.workers[0].kinds),
+        )
+        tasks = [asyncio.create_task(w.run_forever(stop)) for w in self.workers]
+        tasks += [asyncio.create_task(task(stop)) for task in self._periodic]
+        if self.metrics is not None:
+            tasks.append(asyncio.create_task(self._refresh_metrics(stop)))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _refresh_metrics(self, stop: asyncio.Event) -> None:
+        assert self.metrics is not None
+        while not stop.is_set():
+            try:
+                await self.metrics.refresh_queue(self.queue)
+            except Exception:
+                log.warning("reading the queue depth failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=METRICS_REFRESH_SECONDS)
