@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
+from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.executor import Registry
 
 
@@ -17,6 +18,7 @@ class ActionDeps:
 
     secret_environment: Mapping[str, str] = field(default_factory=dict)
     rest_api: RestApiSettings = field(default_factory=RestApiSettings)
+    terraform: TerraformSettings = field(default_factory=TerraformSettings)
 
 
 def default_registry(deps: ActionDeps) -> Registry:
@@ -25,6 +27,7 @@ def default_registry(deps: ActionDeps) -> Registry:
     secrets = SecretResolver(deps.secret_environment)
     registry = Registry()
     registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
+    registry.register("terraform", TerraformExecutor(secrets, deps.terraform))
     return registry
 
 
@@ -36,6 +39,7 @@ def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
     """Every action type's settings from the process environment (read once, at start-up)."""
     return ActionDeps(
         secret_environment=env,
+        terraform=TerraformSettings.from_environment(env),
         rest_api=RestApiSettings(
             allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),
             denied_hosts=_hosts(env.get("REST_API_DENIED_HOSTS")),
