@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from actions.github_workflow import GitHubWorkflowExecutor
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
 from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.executor import Registry
+from orchestrator.github_client import GitHubSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,7 @@ class ActionDeps:
     secret_environment: Mapping[str, str] = field(default_factory=dict)
     rest_api: RestApiSettings = field(default_factory=RestApiSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
+    github: GitHubSettings = field(default_factory=GitHubSettings)
 
 
 def default_registry(deps: ActionDeps) -> Registry:
@@ -28,6 +31,7 @@ def default_registry(deps: ActionDeps) -> Registry:
     registry = Registry()
     registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
     registry.register("terraform", TerraformExecutor(secrets, deps.terraform))
+    registry.register("github-workflow", GitHubWorkflowExecutor(deps.github))
     return registry
 
 
@@ -40,6 +44,7 @@ def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
     return ActionDeps(
         secret_environment=env,
         terraform=TerraformSettings.from_environment(env),
+        github=GitHubSettings.from_environment(env),
         rest_api=RestApiSettings(
             allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),
             denied_hosts=_hosts(env.get("REST_API_DENIED_HOSTS")),
