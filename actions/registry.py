@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from actions.github_workflow import GitHubWorkflowExecutor
+from actions.jira_ticket import JiraSettings, JiraTicketExecutor
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
+from actions.secrets import SecretSettings
 from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.executor import Registry
 from orchestrator.github_client import GitHubSettings
@@ -19,6 +21,8 @@ class ActionDeps:
     per-type settings."""
 
     secret_environment: Mapping[str, str] = field(default_factory=dict)
+    secrets: SecretSettings = field(default_factory=SecretSettings)  # aws-sm lookups
+    jira: JiraSettings = field(default_factory=JiraSettings)
     rest_api: RestApiSettings = field(default_factory=RestApiSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     github: GitHubSettings = field(default_factory=GitHubSettings)
@@ -27,9 +31,10 @@ class ActionDeps:
 def default_registry(deps: ActionDeps) -> Registry:
     """Every implemented action type (``rest-api`` so far; jira-ticket, terraform and
     github-workflow register here when they exist)."""
-    secrets = SecretResolver(deps.secret_environment)
+    secrets = SecretResolver(deps.secret_environment, deps.secrets)
     registry = Registry()
     registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
+    registry.register("jira-ticket", JiraTicketExecutor(deps.jira, secrets))
     registry.register("terraform", TerraformExecutor(secrets, deps.terraform))
     registry.register("github-workflow", GitHubWorkflowExecutor(deps.github))
     return registry
@@ -43,7 +48,8 @@ def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
     """Every action type's settings from the process environment (read once, at start-up)."""
     return ActionDeps(
         secret_environment=env,
-        terraform=TerraformSettings.from_environment(env),
+        secrets=SecretSettings.from_environment(env),
+        jira=JiraSettings.from_environment(env),
         github=GitHubSettings.from_environment(env),
         rest_api=RestApiSettings(
             allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),

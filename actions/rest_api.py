@@ -43,6 +43,10 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 import httpx
 
 from actions.extract import ExpressionError, compile_expression
+
+# Re-exported: SecretResolver lived here before actions.secrets existed.
+from actions.secrets import SecretError as SecretError
+from actions.secrets import SecretResolver as SecretResolver
 from orchestrator.engine.backoff import parse_retry_after
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
 
@@ -56,28 +60,6 @@ METADATA_ADDRESSES = frozenset(
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data"})
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 BODY_EXCERPT = 500
-
-
-class SecretError(LookupError):
-    """A secret reference that cannot be resolved (never carries the secret itself)."""
-
-
-class SecretResolver:
-    """Resolves ``env:NAME`` references from a mapping given at start-up (not ``os.environ``)."""
-
-    def __init__(self, environment: Mapping[str, str]) -> None:
-        self._environment = dict(environment)
-
-    def resolve(self, ref: str) -> str:
-        scheme, _, name = ref.partition(":")
-        if scheme == "env" and name:
-            value = self._environment.get(name)
-            if value is None or value == "":
-                raise SecretError(f"secret reference {ref!r} is not set")
-            return value
-        if scheme == "aws-sm" and name:
-            raise SecretError(f"secret reference {ref!r}: aws-sm references are not supported yet")
-        raise SecretError(f"invalid secret reference {ref!r} (expected env:NAME or aws-sm:ID)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +156,23 @@ class RestApiExecutor:
         self._clock = clock
         self._tokens: dict[tuple[str, str, tuple[str, ...]], _Token] = {}
         self._token_locks: dict[tuple[str, str, tuple[str, ...]], asyncio.Lock] = {}
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    def _client(self) -> httpx.AsyncClient:
+        """One pooled client per event loop: building a client (its TLS context above all)
+        costs far more than the call to an instant target."""
+        loop = id(asyncio.get_running_loop())
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                verify=self.settings.verify,
+                follow_redirects=False,
+                timeout=httpx.Timeout(self.settings.default_timeout_seconds),
+                transport=self._transport,
+                trust_env=False,  # no proxies or netrc credentials from the process
+            )
+            self._clients[loop] = client
+        return client
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -185,6 +184,43 @@ class RestApiExecutor:
             return urlsplit(url).hostname
         except ValueError:
             return None
+
+    def describe(self, action: ActionRun) -> Mapping[str, Any]:
+        """The call(s) ``execute`` would make; auth as its kind and secret references only."""
+        config = action.config
+        method = str(config.get("method", "POST")).upper()
+        url = str(config.get("url", ""))
+        headers = {str(k): str(v) for k, v in dict(config.get("headers") or {}).items()}
+        if not any(k.lower() == "idempotency-key" for k in headers):
+            headers["Idempotency-Key"] = action.correlation_key
+        headers.setdefault("User-Agent", self.settings.user_agent)
+        request: dict[str, Any] = {
+            "method": method,
+            "url": url,
+            "headers": headers,
+            "query": {str(k): _query_value(v) for k, v in dict(config.get("query") or {}).items()},
+        }
+        if config.get("body") is not None and method != "GET":
+            request["body"] = config.get("body")
+            request["bodyType"] = config.get("bodyType", "json")
+        auth = dict(config.get("auth") or {"type": "none"})
+        request["auth"] = {
+            k: v
+            for k, v in auth.items()
+            if k in ("type", "username", "name", "in", "tokenUrl", "clientId", "scopes")
+            or k.endswith("Ref")
+        }
+        requests = [request]
+        async_config = config.get("async")
+        if isinstance(async_config, Mapping):
+            requests.append(
+                {
+                    "method": "GET",
+                    "url": urljoin(url, str(async_config.get("statusUrl", ""))),
+                    "repeat": "until successWhen or failureWhen holds",
+                }
+            )
+        return {"requests": requests}
 
     async def execute(self, action: ActionRun) -> ActionResult:
         call = _Call()
@@ -328,18 +364,14 @@ class RestApiExecutor:
         **kwargs: Any,
     ) -> _Response:
         try:
-            async with (
-                httpx.AsyncClient(
-                    verify=self.settings.verify,
-                    follow_redirects=False,
-                    timeout=httpx.Timeout(timeout),
-                    transport=self._transport,
-                    trust_env=False,  # no proxies or netrc credentials from the process
-                ) as client,
-                client.stream(
-                    method, url, headers=dict(headers), params=dict(params or {}), **kwargs
-                ) as response,
-            ):
+            async with self._client().stream(
+                method,
+                url,
+                headers=dict(headers),
+                params=dict(params or {}),
+                timeout=httpx.Timeout(timeout),
+                **kwargs,
+            ) as response:
                 body = await self._read_capped(response)
                 return _Response(response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:

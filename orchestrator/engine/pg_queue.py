@@ -104,7 +104,9 @@ class PgQueue:
 
         Expired leases of jobs already received ``max_receives`` times are dead-lettered first
         (each with its request failed, in this same transaction)."""
-        async with self.db.transaction(actor=ENGINE_ACTOR, source=ENGINE_SOURCE) as conn:
+        async with self.db.transaction(
+            actor=ENGINE_ACTOR, source=ENGINE_SOURCE, durable=False
+        ) as conn:
             cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
             for dead in await cur.fetchall():
                 await self._fail_for_dead_letter(conn, dead, dead["last_error"])

@@ -127,6 +127,7 @@ class ChainRunner:
         self.observer = observer or NullObserver()
         self.default_timeout_seconds = default_timeout_seconds
         self.poll_jitter = poll_jitter
+        self._orders: dict[int, list[str]] = {}
 
     # -- job handlers ---------------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class ChainRunner:
                 return None
             rows = await self._rows(conn, request_id)
             try:
-                order = execution_order(item) if item.fulfillment.actions else []
+                order = self._execution_order(int(request["catalog_version_id"]), item)
             except TemplateAnalysisError as exc:
                 await self.queue.complete(job, conn)
                 await self._fail(conn, request, item, rows, None, str(exc), {})
@@ -634,7 +635,10 @@ class ChainRunner:
 
     def _transaction(self, request: Mapping[str, Any]) -> Any:
         return self.db.transaction(
-            actor=ENGINE_ACTOR, correlation_id=request.get("correlation_id"), source=ENGINE_SOURCE
+            actor=ENGINE_ACTOR,
+            correlation_id=request.get("correlation_id"),
+            source=ENGINE_SOURCE,
+            durable=False,
         )
 
     @staticmethod
@@ -707,6 +711,17 @@ class ChainRunner:
             ticket = fulfilment_ticket(item, request, context, self.manual_defaults, self.engine)
             return ticket, ticket  # built from masked values only
         return self._render(action, context, int(row["position"]))
+
+    def _execution_order(self, version_id: int, item: CatalogItem) -> list[str]:
+        """The item version's action order; versions never change, so it is computed once
+        (the analysis checks every template: milliseconds, on every job otherwise)."""
+        order = self._orders.get(version_id)
+        if order is None:
+            order = execution_order(item) if item.fulfillment.actions else []
+            if len(self._orders) > 1024:
+                self._orders.clear()
+            self._orders[version_id] = order
+        return order
 
     def _timeout(self, action: Action | None) -> float | None:
         if action is not None and action.timeout:

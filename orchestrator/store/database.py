@@ -104,22 +104,35 @@ class Database:
         actor: str | None = None,
         correlation_id: str | None = None,
         source: str | None = None,
+        durable: bool = True,
     ) -> AsyncIterator[Connection]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
         ``actor``, ``correlation_id`` and ``source`` become the transaction-local settings
         ``pao.actor``, ``pao.correlation_id`` and ``pao.source``, which the audit trigger writes
         into every ``audit_logs`` row the transaction causes.
+
+        ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit``
+        off, this transaction only): the engine's progress records use it. A database crash may
+        then lose the last fraction of a second of progress, never consistency; the job comes
+        back and the idempotent executor finds what it already did. Submissions and operator
+        decisions stay durable: a caller was told they happened.
         """
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                if actor is not None or correlation_id is not None or source is not None:
+                if (
+                    actor is not None
+                    or correlation_id is not None
+                    or source is not None
+                    or not durable
+                ):
                     await conn.execute(
                         QUERIES.store_set_audit_context,
                         {
                             "actor": actor or "",
                             "correlation_id": correlation_id or "",
                             "source": source or "",
+                            "synchronous_commit": "on" if durable else "off",
                         },
                     )
                 yield conn

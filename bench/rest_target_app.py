@@ -1,0 +1,9 @@
+"""uvicorn factory for the fake REST target, so benchmarks can run it in its own process."""
+
+from __future__ import annotations
+
+from tests.fakes.rest_target import RestTarget
+
+
+def app() -> RestTarget:
+    return RestTarget()
