@@ -23,6 +23,7 @@ from api.metrics import Metrics
 from api.problems import EXCEPTION_HANDLERS
 from api.request_context import RequestContextMiddleware
 from orchestrator import __version__
+from orchestrator.engine.executor import Registry
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 
@@ -34,6 +35,7 @@ def create_app(
     *,
     services: Services | None = None,
     background: Background | None = None,
+    executors: Registry | None = None,
 ) -> Litestar:
     """Build the app. Without ``services`` it opens them at start-up and closes them at exit.
     ``background`` (``pao serve``'s worker pool) runs beside the API until shutdown."""
@@ -84,7 +86,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         state=State(
-            {"metrics": metrics, "settings": settings}
+            {"metrics": metrics, "settings": settings, "executors": executors}
             | ({"services": services} if services is not None else {})
         ),
         request_max_body_size=settings.api.max_body_bytes,

@@ -75,7 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve" and settings.engine.serve_worker:
         background = _serve_worker(dict(os.environ))
         print("PAO serve: the worker runs in this process (PAO_SERVE_WORKER=false to disable)")
-    app = create_app(settings, background=background)
+    from orchestrator.engine.process import load_registry
+
+    # Executors describe what actions would send in previews (dry runs); serve also runs them.
+    app = create_app(settings, background=background, executors=load_registry(dict(os.environ)))
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     return 0
 

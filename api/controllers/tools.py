@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, post
+from litestar.datastructures import State
 
 from api.problems import problem_responses
 from orchestrator.catalog.validator import CatalogValidator
+from orchestrator.engine.dry_run import describe_plan
+from orchestrator.engine.executor import Registry
 from orchestrator.errors import ValidationFailed
 from orchestrator.forms import preview_form
 from orchestrator.services import Services
@@ -60,7 +63,9 @@ class ToolsController(Controller):
         status_code=200,
         responses=problem_responses(404, 413, 422),
     )
-    async def test_variables(self, services: Services, data: VariablesTest) -> dict[str, Any]:
+    async def test_variables(
+        self, services: Services, state: State, data: VariablesTest
+    ) -> dict[str, Any]:
         if (data.catalog_item is None) == (data.content is None):
             raise ValidationFailed(
                 "give exactly one of catalog_item and content",
@@ -78,6 +83,11 @@ class ToolsController(Controller):
             item = next(iter(report.items.values())).item
         else:
             item, _ = await services.catalog.current(str(data.catalog_item))
-        return preview_variables(
+        result = preview_variables(
             item, data.fields, data.templates, outputs=data.outputs, environment=data.environment
         )
+        executors: Registry | None = state.get("executors")
+        if data.templates is None and executors is not None:
+            # What each action would send (dry run): the executors describe their calls.
+            result["plan"] = describe_plan(executors, item, result["rendered"].get("actions", {}))
+        return result
