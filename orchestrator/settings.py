@@ -247,4 +247,47 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_WORKER_METRICS_PORT", "", "`pao worker` serves Prometheus metrics on this port"),
     ("PAO_SERVE_WORKER", "true", "`pao serve` runs the worker in the same process"),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    # Read by the action executors at worker start-up (actions/), listed here for the README.
+    (
+        "JIRA_INSTANCES",
+        "",
+        'JSON of named JIRA instances: {"platform": {"url": ..., "auth": {"type": "basic/pat/oauth2", ...}}}; secrets only as env:/aws-sm: references',
+    ),
+    (
+        "JIRA_POLL_INTERVAL / JIRA_TIMEOUT",
+        "60 / 30",
+        "seconds (or 5m) between ticket polls; per-call timeout",
+    ),
+    ("TFC_ADDRESS", "https://app.terraform.io", "Terraform Cloud / Enterprise address"),
+    (
+        "TFC_TOKEN_REF / TFC_ORGANIZATION",
+        "",
+        "API token reference (e.g. env:TFC_TOKEN); default organization",
+    ),
+    ("TFC_POLL_INTERVAL / TFC_TIMEOUT", "60 / 30", "seconds between run polls; per-call timeout"),
+    (
+        "TFC_VCS_OAUTH_TOKEN_ID",
+        "",
+        "VCS connection for workspaces created from a repository template",
+    ),
+    (
+        "GITHUB_TOKEN or GITHUB_APP_ID / GITHUB_APP_PRIVATE_KEY / GITHUB_APP_INSTALLATION_ID",
+        "",
+        "GitHub auth for workflows, catalog sync and the bot (an App is preferred)",
+    ),
+    (
+        "GITHUB_API_URL / GITHUB_TIMEOUT_SECONDS",
+        "https://api.github.com / 10",
+        "GitHub Enterprise Server; per-call timeout",
+    ),
+    (
+        "REST_API_ALLOWED_HOSTS / REST_API_DENIED_HOSTS / REST_API_ALLOW_PRIVATE",
+        "",
+        "rest-api SSRF guard: hosts exempt or refused (comma-separated); allow private addresses (never link-local or metadata)",
+    ),
+    (
+        "AWS_ENDPOINT_URL_SECRETSMANAGER / PAO_SECRET_CACHE_SECONDS",
+        " / 60",
+        "aws-sm: secret references (region from AWS_REGION); cache lifetime",
+    ),
 )
