@@ -71,7 +71,7 @@ def test_secret_resolver_uses_the_given_mapping_only() -> None:
     assert resolver.resolve("env:TOKEN") == "t0k"
     with pytest.raises(SecretError, match="not set"):
         resolver.resolve("env:PATH")
-    with pytest.raises(SecretError, match="not supported yet"):
+    with pytest.raises(SecretError, match="'aws-sm:prod/token'"):  # no region configured
         resolver.resolve("aws-sm:prod/token")
     with pytest.raises(SecretError, match="invalid"):
         resolver.resolve("TOKEN")
