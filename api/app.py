@@ -15,6 +15,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.controllers.catalog import CatalogController
+from api.controllers.github import GitHubWebhookController
 from api.controllers.requests import RequestsController
 from api.controllers.system import SystemController
 from api.controllers.tools import ToolsController
@@ -70,7 +71,13 @@ def create_app(
             await opened.close()
 
     return Litestar(
-        route_handlers=[CatalogController, RequestsController, SystemController, ToolsController],
+        route_handlers=[
+            CatalogController,
+            GitHubWebhookController,
+            RequestsController,
+            SystemController,
+            ToolsController,
+        ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

@@ -285,6 +285,40 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "",
         "rest-api SSRF guard: hosts exempt or refused (comma-separated); allow private addresses (never link-local or metadata)",
     ),
+    # Read by the GitHub bot (bot/settings.py).
+    (
+        "GITHUB_WEBHOOK_SECRETS",
+        "",
+        "comma-separated webhook secrets (several during a rotation; GITHUB_WEBHOOK_SECRET also read)",
+    ),
+    (
+        "PAO_BOT_LOGIN",
+        "pao-bot[bot]",
+        "the bot's GitHub login (its own comments are never commands)",
+    ),
+    (
+        "PAO_BOT_OPERATOR_TEAMS",
+        "",
+        "org/team slugs allowed to /retry, /abort, /escalate any request",
+    ),
+    (
+        "PAO_BOT_REQUESTS_GLOB",
+        "requests/**.yaml, requests/**.yml",
+        "request files in pull requests (comma-separated globs)",
+    ),
+    ("PAO_BOT_FORM_LABEL", "pao-request", "label of issues opened from PAO's issue forms"),
+    (
+        "PAO_BOT_EMAIL_DOMAIN",
+        "users.noreply.github.com",
+        "requester e-mail domain for GitHub logins",
+    ),
+    ("PAO_BOT_PERMISSION_CACHE_SECONDS", "60", "how long team and collaborator checks are cached"),
+    ("PAO_BOT_CHECK_NAME", "PAO request validation", "name of the bot's check run"),
+    (
+        "PAO_API_URL / PAO_API_TOKEN",
+        "",
+        "Actions mode (`pao bot handle-event`): the PAO API to call",
+    ),
     (
         "AWS_ENDPOINT_URL_SECRETSMANAGER / PAO_SECRET_CACHE_SECONDS",
         " / 60",

@@ -274,7 +274,10 @@ def test_the_generator_reaches_both_verdicts() -> None:
     """Guard against a vacuous property: generated cases include valid and invalid ones."""
     seen: set[bool] = set()
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    # derandomize: the same examples every run, so the guard cannot flake on an unlucky seed
+    @settings(
+        max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    )
     @given(forms_and_values())
     def collect(case: tuple[CatalogItem, list[dict[str, Any]]]) -> None:
         item, samples = case

@@ -1,0 +1,157 @@
+"""The bot composed: the routers of every event family, the webhook job, the notify listener.
+
+Start-up code builds a ``Bot`` from the core's services (``bot_from_services``) and registers
+it on the worker (``worker_plugin``, the ``pao.worker_plugins`` entry point); the API's webhook route gets only the intake (``intake_from_services``, the
+``pao.webhooks`` entry point), which needs the database and the secrets but no GitHub client.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from githubkit import GitHub
+
+from bot import check_suite, issue_comment, issues, pull_request, pull_request_review, push
+from bot.commands import Authorizer
+from bot.context import BotContext
+from bot.github import BotGitHub
+from bot.notify import Notifications
+from bot.router import Event, Router
+from bot.settings import BotSettings
+from bot.webhook import WEBHOOK_JOB, WebhookIntake
+from orchestrator.engine.pg_queue import Job
+from orchestrator.engine.worker import Worker
+from orchestrator.github_client import GitHubSettings, github_client
+from orchestrator.services import Services
+from orchestrator.store.database import Database
+from orchestrator.store.queries import QUERIES
+
+log = logging.getLogger(__name__)
+
+ROUTER = Router(
+    pull_request.router,
+    issues.router,
+    issue_comment.router,
+    pull_request_review.router,
+    check_suite.router,
+    push.router,
+)
+
+
+def make_intake(db: Database, settings: BotSettings, router: Router = ROUTER) -> WebhookIntake:
+    return WebhookIntake(
+        db, settings.webhook_secrets, router.events, max_body_bytes=settings.max_body_bytes
+    )
+
+
+class Bot:
+    def __init__(self, context: BotContext, router: Router = ROUTER) -> None:
+        self.context = context
+        self.router = router
+        self.notifications = Notifications(context)
+
+    def intake(self) -> WebhookIntake:
+        return make_intake(self.context.db, self.context.settings, self.router)
+
+    def register(self, worker: Worker) -> None:
+        """Process ``github-webhook`` jobs in ``worker`` and follow its ``notify`` jobs."""
+        self.attach(worker.register, worker.notifier.listen)
+
+    def attach(
+        self,
+        register: Callable[[str, Callable[[Job], Awaitable[None]]], None],
+        listen: Callable[[Callable[[Job], Awaitable[None]]], None],
+    ) -> None:
+        """The same on anything that takes handlers and listeners (a ``WorkerPool``)."""
+        register(WEBHOOK_JOB, self.process)
+        listen(self.notifications.handle)
+
+    async def process(self, job: Job) -> None:
+        """Route one stored delivery; a delivery already processed is not processed again."""
+        delivery_id = str(job.payload["delivery_id"])
+        db = self.context.db
+        row = await db.fetch_one(None, QUERIES.bot_start_delivery, {"delivery_id": delivery_id})
+        if row is None:
+            return
+        event = Event(str(row["event"]), dict(row["payload"]), delivery_id)
+        try:
+            handled = await self.router.dispatch(event, self.context)
+        except Exception as exc:
+            await db.execute(
+                None,
+                QUERIES.bot_finish_delivery,
+                {
+                    "delivery_id": delivery_id,
+                    "status": "failed",
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                },
+            )
+            raise
+        await db.execute(
+            None,
+            QUERIES.bot_finish_delivery,
+            {
+                "delivery_id": delivery_id,
+                "status": "processed" if handled else "ignored",
+                "error": None,
+            },
+        )
+
+
+def bot_from_services(
+    services: Services,
+    settings: BotSettings,
+    client: GitHub[Any],
+    *,
+    template_environment: Mapping[str, str] | None = None,
+) -> Bot:
+    github = BotGitHub(client)
+    context = BotContext(
+        settings=settings,
+        github=github,
+        db=services.db,
+        catalog=services.catalog,
+        requests=services.requests,
+        authorizer=Authorizer(
+            github, settings.operator_teams, cache_seconds=settings.permission_cache_seconds
+        ),
+        template_environment=dict(template_environment or {}),
+    )
+    return Bot(context)
+
+
+def bot_from_environment(services: Services, env: Mapping[str, str]) -> Bot:
+    """Start-up wiring for a worker process: settings and the GitHub client from ``env``."""
+    return bot_from_services(
+        services,
+        BotSettings.from_environment(env),
+        github_client(GitHubSettings.from_environment(env)),
+    )
+
+
+def worker_plugin(pool: Any, services: Services, env: Mapping[str, str]) -> None:
+    """The ``pao.worker_plugins`` entry point: the bot's job handler and notify listener on the
+    worker pool (``orchestrator.engine.process.WorkerPool``), when GitHub is configured."""
+    github = GitHubSettings.from_environment(env)
+    if not github.configured:
+        log.info("GitHub bot off: neither GITHUB_TOKEN nor a GitHub App is configured")
+        return
+    bot = bot_from_services(
+        services,
+        BotSettings.from_environment(env),
+        github_client(github),
+        template_environment=services.settings.template_environment,
+    )
+    bot.attach(pool.register, pool.listen)
+
+
+def intake_from_services(services: Services) -> WebhookIntake:
+    """The ``pao.webhooks`` entry point the API's route loads at start-up (reads the
+    environment once, here, for the webhook secrets)."""
+    settings = BotSettings.from_environment(os.environ)
+    if not settings.webhook_secrets:
+        log.warning("GITHUB_WEBHOOK_SECRETS is not set: every webhook delivery will be refused")
+    return make_intake(services.db, settings)

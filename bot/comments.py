@@ -1,0 +1,231 @@
+"""Comment bodies: the sticky preview, the per-request status comment, command replies.
+
+Every body carries a hidden marker so the bot finds and updates its own comment instead of
+posting another one, and every body is fitted under GitHub's 65,536-character limit: plans
+sit in collapsed ``<details>`` blocks, and a body that is still too long is cut at a line
+boundary with a note saying where the full view is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.plan import PlannedAction
+from orchestrator.catalog.issues import Issue
+from orchestrator.catalog.models import CatalogItem
+
+COMMENT_LIMIT = 65_536
+PREVIEW_MARKER = "<!-- pao:preview -->"
+FORM_MARKER = "<!-- pao:form -->"
+STATUS_ICONS = {
+    "submitted": "📨",
+    "validating": "🔎",
+    "queued": "⏳",
+    "in_progress": "⚙️",
+    "pending": "⏳",
+    "retrying": "🔁",
+    "completed": "✅",
+    "failed": "❌",
+    "aborted": "🛑",
+    "escalated": "🆘",
+    "cancelled": "⏹️",
+}
+HELP = (
+    "PAO commands (one per line, in a comment on this thread):\n\n"
+    "| command | what it does |\n|---|---|\n"
+    "| `/status` | show the request's current status |\n"
+    "| `/retry [action-id]` | re-run the failed action and continue |\n"
+    "| `/abort [reason]` | stop the request; pending actions are cancelled |\n"
+    "| `/escalate [reason]` | hand the request to the owning team (manual ticket) |\n"
+    "| `/help` | this text |\n\n"
+    "`/retry`, `/abort` and `/escalate` may be used by the requester, the owning team of the "
+    "catalog item and the platform operators."
+)
+
+
+def status_marker(request_id: str) -> str:
+    return f"<!-- pao:status request={request_id} -->"
+
+
+def fit(body: str, limit: int = COMMENT_LIMIT, *, where: str = "the PAO API") -> str:
+    """``body`` cut at a line boundary under ``limit`` characters, with a note when cut."""
+    if len(body) <= limit:
+        return body
+    note = f"\n\n_…truncated to fit GitHub's comment size limit; the full view is in {where}._\n"
+    cut = body[: limit - len(note) - 20]
+    cut = cut[: cut.rfind("\n")] if "\n" in cut else cut
+    if cut.count("```") % 2:  # do not leave a code block open
+        cut += "\n```"
+    if cut.count("<details>") > cut.count("</details>"):
+        cut += "\n</details>"
+    return cut + note
+
+
+def _code(value: Any) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return "```json\n" + text.replace("```", "`\u200b``") + "\n```"
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text.replace("|", "\\|").replace("\n", " ")[:300]
+
+
+@dataclass(slots=True)
+class PreviewEntry:
+    """One request file's part of the preview."""
+
+    path: str
+    item: CatalogItem | None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # already masked
+    issues: Sequence[Issue] = ()
+    plan: Sequence[PlannedAction] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not any(i.severity == "error" for i in self.issues)
+
+
+def _item_lines(item: CatalogItem) -> list[str]:
+    meta = item.metadata
+    lines = [
+        f"**{meta.name}** (`{meta.id}` {meta.version}), owned by team `{meta.owner.team}` "
+        f"({meta.owner.contact})"
+    ]
+    if meta.sla and (meta.sla.response_time or meta.sla.fulfillment_time):
+        parts = []
+        if meta.sla.response_time:
+            parts.append(f"response within {meta.sla.response_time}")
+        if meta.sla.fulfillment_time:
+            parts.append(f"fulfilled within {meta.sla.fulfillment_time}")
+        lines.append(f"SLA: {', '.join(parts)}")
+    return lines
+
+
+def _where(issue: Issue) -> str:
+    return f"line {issue.line}: " if issue.line else ""
+
+
+def _entry(entry: PreviewEntry) -> list[str]:
+    icon = "✅" if entry.valid else "❌"
+    out = [f"### {icon} `{entry.path}`" if entry.path else f"### {icon} Request", ""]
+    if entry.item is not None:
+        out += [*_item_lines(entry.item), ""]
+    errors = [i for i in entry.issues if i.severity == "error"]
+    warnings = [i for i in entry.issues if i.severity == "warning"]
+    for issue in warnings:
+        out.append(f"> [!WARNING]\n> {_where(issue)}{issue.message}")
+        out.append("")
+    if errors:
+        out.append(
+            "**Problems** (also annotated on the file in the check run):"
+            if entry.path
+            else "**Problems:**"
+        )
+        out += [f"- {_where(i)}{i.message}" for i in errors] + [""]
+    if entry.fields:
+        out += ["| field | value |", "|---|---|"]
+        out += [f"| `{k}` | {_cell(v)} |" for k, v in entry.fields.items()] + [""]
+    if entry.valid and entry.plan:
+        out.append("<details><summary>Action plan: what will be sent</summary>\n")
+        for number, action in enumerate(entry.plan, start=1):
+            title = f" ({action.name})" if action.name else ""
+            out.append(f"{number}. **{action.id}**: `{action.type}`{title}")
+            if action.rendered is not None:
+                out += ["", _code(action.rendered.get("config", {})), ""]
+            else:
+                out.append(f"   - cannot be rendered yet: {action.problem}")
+        out += ["</details>", ""]
+    elif entry.valid and entry.item is not None:
+        out += ["No automated actions: the owning team fulfils this request by hand.", ""]
+    return out
+
+
+def preview_comment(entries: Iterable[PreviewEntry], *, head_sha: str) -> str:
+    listed = list(entries)
+    valid = all(e.valid for e in listed)
+    head = (
+        "## PAO request preview\n\n"
+        + (
+            "All request files are valid; they are submitted when this pull request is merged."
+            if valid
+            else "Some request files need changes before this pull request can be merged."
+        )
+        + f"\n\n_Checked at `{head_sha[:12]}`; this comment is updated on every push._\n"
+    )
+    body = [PREVIEW_MARKER, head]
+    for entry in listed:
+        body += _entry(entry)
+    return fit("\n".join(body), where="the check run")
+
+
+def form_comment(
+    entry: PreviewEntry, *, submitted_request: str | None = None, note: str | None = None
+) -> str:
+    """The issue-form thread's answer: errors to fix by editing the issue, or the preview."""
+    body = [FORM_MARKER, "## PAO request preview\n"]
+    if note:
+        body.append(note + "\n")
+    if not entry.valid:
+        body.append("Please edit this issue to fix the problems below; PAO checks it again.\n")
+    elif submitted_request:
+        body.append(f"Submitted as request `{submitted_request}`; its status follows below.\n")
+    body += _entry(entry)
+    return fit("\n".join(body))
+
+
+def _action_line(action: Mapping[str, Any]) -> str:
+    icon = STATUS_ICONS.get(str(action.get("status")), "•")
+    line = f"| {icon} | `{action['id']}` | {action['type']} | {action['status']} |"
+    ref = action.get("external_ref")
+    url = action.get("external_url")
+    link = f"[{ref or 'link'}]({url})" if url else (f"`{ref}`" if ref else "")
+    outputs = action.get("outputs") or {}
+    shown = ", ".join(f"{k}: {_cell(v)}" for k, v in list(outputs.items())[:5])
+    error = action.get("error") or {}
+    detail = error.get("message") if isinstance(error, Mapping) else str(error)
+    extra = shown or (_cell(detail) if detail else "")
+    return line + f" {link} | {extra} |"
+
+
+def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str:
+    status = str(detail["status"])
+    icon = STATUS_ICONS.get(status, "•")
+    where = f" from `{path}`" if path else ""
+    lines = [
+        status_marker(str(detail["id"])),
+        f"## {icon} PAO request `{detail['id']}`{where}: **{status}**",
+        "",
+        f"Catalog item `{detail['catalog_item']}` {detail['catalog_item_version']}, requested by "
+        f"{detail['requester']['email']}.",
+        "",
+    ]
+    actions = detail.get("actions") or []
+    if actions:
+        lines += [
+            "| | action | type | status | link | outputs / error |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [_action_line(a) for a in actions] + [""]
+    if status == "failed":
+        lines.append(
+            "The request stopped. Fix the cause, then comment `/retry`, `/abort [reason]` or "
+            "`/escalate [reason]`."
+        )
+    if status == "aborted" and detail.get("abort_reason"):
+        lines.append(f"Aborted: {detail['abort_reason']}")
+    if status == "escalated" and detail.get("escalation_ticket"):
+        lines.append(f"Escalated to manual support: `{detail['escalation_ticket']}`")
+    lines.append(f"\n_Updated as actions progress. Correlation id `{detail['correlation_id']}`._")
+    return fit("\n".join(lines))
+
+
+def quote(text: str) -> str:
+    return "\n".join(f"> {line}" for line in text.splitlines() or [""])
+
+
+def command_reply(command_text: str, message: str) -> str:
+    return fit(f"{quote(command_text)}\n\n{message}")

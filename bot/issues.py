@@ -1,0 +1,134 @@
+"""Requests by issue form: parse, validate, answer, submit; labels show the state.
+
+On ``opened``, ``edited`` and ``labeled`` of an issue carrying the form label, the body is read
+back into fields through the item's generated form. Problems are answered in one sticky
+comment (the author edits the issue, PAO checks again); a valid issue is submitted once and
+linked, and ``bot.notify`` keeps its status comment and ``pao:*`` label current until the
+issue is closed on completion.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.comments import FORM_MARKER, PreviewEntry, form_comment
+from bot.context import BotContext
+from bot.events import IssuesEvent
+from bot.issue_forms import fields_from_body, item_id_of
+from bot.plan import action_plan
+from bot.pull_request import post_status
+from bot.router import Event, Router
+from orchestrator.catalog.issues import Issue
+from orchestrator.errors import PaoError
+from orchestrator.requests.service import RequestDraft, mask_fields
+from orchestrator.store.queries import QUERIES
+
+router = Router()
+STATE_FAMILY = "pao:"
+LABEL_INVALID = "pao:invalid"
+LABEL_VALID = "pao:valid"
+
+
+def _problem(message: str) -> Issue:
+    return Issue("", 0, 0, "request", message)
+
+
+@router.register("issues", "opened")
+@router.register("issues", "edited")
+@router.register("issues", "labeled")
+@router.register("issues", "reopened")
+async def on_issue(event: Event, bot: BotContext) -> None:
+    parsed = IssuesEvent.model_validate(event.payload)
+    issue = parsed.issue
+    if bot.settings.form_label not in issue.label_names or issue.pull_request is not None:
+        return
+    if issue.state != "open":
+        return
+    repo = parsed.repository.full_name
+    async with bot.locked(f"issue:{repo}:{issue.number}"):
+        await _handle(bot, parsed, correlation_id=f"github-{event.delivery_id}")
+
+
+async def _answer(bot: BotContext, repo: str, number: int, body: str) -> None:
+    existing = await bot.github.find_comment(repo, number, FORM_MARKER, bot.settings.bot_login)
+    await bot.github.upsert_comment(
+        repo, number, body, comment_id=int(existing["id"]) if existing else None
+    )
+
+
+async def _handle(bot: BotContext, event: IssuesEvent, *, correlation_id: str) -> None:
+    repo = event.repository.full_name
+    issue = event.issue
+    labels = sorted(issue.label_names)
+    link = await bot.fetch_one(QUERIES.bot_link_for_issue, repository=repo, number=issue.number)
+    if link is not None:
+        if event.action == "edited":
+            note = (
+                f"This issue was already submitted as request `{link['request_id']}`; edits "
+                "are not applied to it. To change it, `/abort` it and open a new issue."
+            )
+            await _answer(bot, repo, issue.number, f"{FORM_MARKER}\n{note}")
+        return
+    item_id = item_id_of(issue.label_names, issue.title)
+    entry = PreviewEntry("", None)
+    if item_id is None:
+        entry.issues = [_problem("the issue names no catalog item (label `catalog:<id>`)")]
+        await _answer(bot, repo, issue.number, form_comment(entry))
+        await bot.github.set_state_label(
+            repo, issue.number, LABEL_INVALID, family=STATE_FAMILY, current=labels
+        )
+        return
+    try:
+        item, _ = await bot.catalog.current(item_id)
+    except PaoError:
+        item = None
+    fields, _unknown = fields_from_body(item, issue.body) if item else ({}, [])
+    draft = RequestDraft(
+        catalog_item=item_id,
+        fields=fields,
+        title=issue.title,
+        source="github-issue",
+    )
+    outcome = await bot.requests.validate(draft)
+    entry.item = outcome.item
+    problems = [_problem(str(e["message"])) for e in outcome.errors]
+    warnings = [Issue("", 0, 0, "request", w, severity="warning") for w in outcome.warnings]
+    entry.issues = problems + warnings
+    if outcome.item is not None:
+        entry.fields, _ = mask_fields(outcome.item, outcome.fields or fields)
+    if not entry.valid:
+        await _answer(bot, repo, issue.number, form_comment(entry))
+        await bot.github.set_state_label(
+            repo, issue.number, LABEL_INVALID, family=STATE_FAMILY, current=labels
+        )
+        return
+    assert outcome.item is not None
+    author = issue.user.login
+    entry.plan = action_plan(
+        outcome.item,
+        outcome.fields,
+        requester=bot.settings.email_of(author),
+        environment=bot.template_environment,
+    )
+    try:
+        view = await bot.requests.submit(draft, bot.principal(author), correlation_id)
+    except PaoError as exc:
+        entry.issues = [_problem(exc.message)]
+        await _answer(bot, repo, issue.number, form_comment(entry))
+        return
+    request_id = str(view["id"])
+    link = await bot.fetch_one(
+        QUERIES.bot_insert_link,
+        request_id=uuid.UUID(request_id),
+        kind="issue",
+        repository=repo,
+        number=issue.number,
+        path=None,
+        blob_sha=None,
+    )
+    assert link is not None
+    await _answer(bot, repo, issue.number, form_comment(entry, submitted_request=request_id))
+    await bot.github.set_state_label(
+        repo, issue.number, LABEL_VALID, family=STATE_FAMILY, current=labels
+    )
+    await post_status(bot, link, repo=repo, number=issue.number, path=None)

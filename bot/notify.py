@@ -1,0 +1,77 @@
+"""``notify`` jobs: keep each linked thread's status comment, labels and state current.
+
+The engine enqueues a ``notify`` job in the transaction of every state change of a request
+that came from GitHub; the worker hands it to ``Notifications.handle`` (registered as a
+notifier listener at start-up). Everything here is idempotent (comments updated in place,
+labels set, the issue closed), so a job delivered twice does no harm.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from bot.comments import fit, status_marker
+from bot.context import BotContext
+from bot.pull_request import post_status
+from orchestrator.engine.pg_queue import Job
+from orchestrator.store.queries import QUERIES
+
+STATE_LABELS = {
+    "submitted": "pao:in-progress",
+    "validating": "pao:in-progress",
+    "queued": "pao:in-progress",
+    "in_progress": "pao:in-progress",
+    "completed": "pao:completed",
+    "failed": "pao:failed",
+    "aborted": "pao:aborted",
+    "escalated": "pao:escalated",
+}
+
+
+def _summary(detail: Mapping[str, Any]) -> str:
+    lines = [
+        f"{status_marker(str(detail['id'])).replace('status', 'summary')}",
+        f"✅ PAO request `{detail['id']}` is **completed**; closing this issue.",
+        "",
+    ]
+    for action in detail.get("actions") or []:
+        outputs = action.get("outputs") or {}
+        link = f" ({action['external_url']})" if action.get("external_url") else ""
+        shown = ", ".join(f"{k}: `{v}`" for k, v in outputs.items())
+        lines.append(f"- `{action['id']}`{link}" + (f": {shown}" if shown else ""))
+    return fit("\n".join(lines))
+
+
+class Notifications:
+    def __init__(self, bot: BotContext) -> None:
+        self.bot = bot
+
+    async def handle(self, job: Job) -> None:
+        request_id = job.payload.get("request_id")
+        if not request_id:
+            return
+        links = await self.bot.fetch_all(
+            QUERIES.bot_links_for_request, request_id=uuid.UUID(str(request_id))
+        )
+        for link in links:
+            await self._update(link)
+
+    async def _update(self, link: Mapping[str, Any]) -> None:
+        bot = self.bot
+        repo, number = str(link["repository"]), int(link["number"])
+        await post_status(bot, link, repo=repo, number=number, path=link.get("path"))
+        if link["kind"] != "issue":
+            return
+        detail = await bot.requests.detail(uuid.UUID(str(link["request_id"])))
+        status = str(detail["status"])
+        label = STATE_LABELS.get(status)
+        if label:
+            current = await bot.github.labels(repo, number)
+            await bot.github.set_state_label(repo, number, label, family="pao:", current=current)
+        if status == "completed":
+            marker = status_marker(str(detail["id"])).replace("status", "summary")
+            if await bot.github.find_comment(repo, number, marker, bot.settings.bot_login) is None:
+                await bot.github.create_comment(repo, number, _summary(detail))
+            await bot.github.close_issue(repo, number)

@@ -1,0 +1,137 @@
+"""Request files (``requests/**.yaml``) in pull requests: which paths count, and parsing one
+file into a draft plus problems located at exact lines.
+
+Only the request file comes from the PR; the catalog item and its rules are always the synced
+catalog's (``RequestService.validate``), never anything in the PR's tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from orchestrator.catalog.issues import Issue
+from orchestrator.catalog.schema import SERVICE_REQUEST_SCHEMA, validator_for
+from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, join_pointer, load_yaml
+from orchestrator.requests.service import RequestDraft, Validation
+
+
+@lru_cache(maxsize=64)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """``**`` crosses directories, ``*`` and ``?`` do not (gitignore-style)."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def is_request_path(path: str, globs: Iterable[str]) -> bool:
+    return any(_glob_regex(g).fullmatch(path) for g in globs)
+
+
+@dataclass(slots=True)
+class ParsedRequestFile:
+    path: str
+    draft: RequestDraft | None
+    document: LoadedDocument | None
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """No error of its own (the catalog's checks come on top)."""
+        return self.draft is not None and not any(i.severity == "error" for i in self.issues)
+
+
+def parse_request_file(path: str, text: str, *, source: str = "github-pr") -> ParsedRequestFile:
+    """YAML and the service-request schema; problems carry line and column."""
+    try:
+        document, issues = load_yaml(text, path)
+    except YamlLoadError as exc:
+        return ParsedRequestFile(path, None, None, list(exc.issues))
+    data = document.data
+    for error in validator_for(SERVICE_REQUEST_SCHEMA).iter_errors(data):
+        pointer = ""
+        for token in error.absolute_path:
+            pointer = join_pointer(pointer, token)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+            for name in error.instance:
+                if name not in known:
+                    message = f"'{name}' is not a request file key"
+                    where = join_pointer(pointer, name)
+                    issues.append(document.issue(where, "schema", message, key=True))
+            continue
+        issues.append(document.issue(pointer, "schema", error.message))
+    usable = (
+        isinstance(data, dict)
+        and isinstance(data.get("catalogItem"), str)
+        and isinstance(data.get("fields"), dict)
+    )
+    if not usable:
+        return ParsedRequestFile(path, None, document, issues)
+    # A draft even when other keys are wrong, so the item's own checks run too and the author
+    # sees every problem at once; ``valid`` says whether the file may be submitted.
+    draft = RequestDraft(
+        catalog_item=str(data["catalogItem"]),
+        fields=dict(data["fields"]),
+        title=data.get("title") if isinstance(data.get("title"), str) else None,
+        justification=(
+            data.get("justification") if isinstance(data.get("justification"), str) else None
+        ),
+        source=source,
+        catalog_version=(
+            data.get("catalogVersion") if isinstance(data.get("catalogVersion"), str) else None
+        ),
+    )
+    return ParsedRequestFile(path, draft, document, issues)
+
+
+_POINTER_ALIASES = {"/catalog_item": "/catalogItem"}
+
+
+def validation_issues(parsed: ParsedRequestFile, outcome: Validation) -> list[Issue]:
+    """The service's errors and warnings located in the file (pointer -> line)."""
+    document = parsed.document
+    found: list[Issue] = []
+    for error in outcome.errors:
+        pointer = _POINTER_ALIASES.get(str(error.get("pointer") or ""), error.get("pointer") or "")
+        message = str(error.get("message"))
+        if document is None:
+            found.append(Issue(parsed.path, 1, 1, "request", message, pointer))
+        else:
+            found.append(document.issue(pointer, "request", message))
+    for warning in outcome.warnings:
+        line, column = document.position("/catalogItem") if document else (1, 1)
+        found.append(
+            Issue(parsed.path, line, column, "request", warning, "/catalogItem", "warning")
+        )
+    return found
+
+
+def annotation(issue: Issue) -> dict[str, Any]:
+    """A check-run annotation for ``issue`` (GitHub's shape)."""
+    return {
+        "path": issue.file,
+        "start_line": issue.line,
+        "end_line": issue.line,
+        "annotation_level": "failure" if issue.severity == "error" else "warning",
+        "title": f"PAO: {issue.code}",
+        "message": issue.message + (f" (at {issue.pointer})" if issue.pointer else ""),
+    }
+
+
+def annotations_for(issues: Sequence[Issue]) -> list[dict[str, Any]]:
+    return [annotation(i) for i in sorted(issues)]
