@@ -297,6 +297,10 @@ class ItemChecker:
                         f"{suggest(str(target), order) if target is not None else ''}",
                     )
                     continue
+                if target == action["id"] and pointer.endswith("/cleanup/instructions"):
+                    # Cleanup renders after its action completed: its own outputs exist.
+                    self.check_output_key(pointer, action, ref)
+                    continue
                 depends[action["id"]].add(target)
                 if order[target] >= index:
                     forward.append((pointer, action["id"], target, ref))

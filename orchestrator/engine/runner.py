@@ -735,7 +735,9 @@ class ChainRunner:
         if action is None:
             return {}, {}
         try:
-            rendered = render_action(action, context, index=position, engine=self.engine)
+            rendered = render_action(
+                action, context, index=position, engine=self.engine, with_cleanup=False
+            )
         except TemplateRenderError as exc:
             raise exc.scrubbed(context.secrets) from None
         return dict(rendered.real["config"]), dict(rendered.preview["config"])

@@ -69,6 +69,12 @@ class TemplateSite:
     text: str
     action_id: str | None  # None for fulfillment.manual
 
+    @property
+    def is_cleanup(self) -> bool:
+        """Cleanup instructions render after their action completed: they may read its own
+        outputs (``Delete {{outputs.provision.db_arn}}`` on the provision action)."""
+        return self.pointer.endswith("/cleanup/instructions")
+
 
 def _suggest(word: str, candidates: Collection[Any]) -> str | None:
     matches = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
@@ -133,6 +139,8 @@ def action_dependencies(item: CatalogItem) -> dict[str, set[str]]:
             continue
         for ref in refs.variables:
             if ref.scope == "outputs" and ref.path and ref.path[0] in ids:
+                if site.is_cleanup and ref.path[0] == site.action_id:
+                    continue  # its own outputs: available once it completed
                 graph[site.action_id].add(str(ref.path[0]))
     return graph
 
@@ -289,7 +297,8 @@ def _check_output(
             f"'{ref.text}' names no action of this item",
             f"outputs.{guess}" if guess else None,
         )
-    if order[target] >= order[site.action_id]:
+    own_cleanup = site.is_cleanup and target == site.action_id
+    if order[target] >= order[site.action_id] and not own_cleanup:
         if target == site.action_id or (site.action_id in cycle and target in cycle):
             loop = cycle if target != site.action_id else [target, target]
             return problem(

@@ -92,18 +92,21 @@ def render_action(
     *,
     index: int | None = None,
     engine: TemplateEngine | None = None,
+    with_cleanup: bool = True,
 ) -> RenderedAction:
     """Render an action's config, name, description and cleanup for execution and for display.
 
     Errors are located at the action's JSON pointer in the item (``index`` = its position) and
-    never contain secret values.
+    never contain secret values. The engine renders without the cleanup (``with_cleanup``
+    False) when it starts the action: cleanup instructions may read the action's own outputs,
+    which exist only once it completed; they are rendered when a failure needs them.
     """
     engine = engine or default_engine()
     document: dict[str, Any] = {"config": action.config}
     for key, value in (("name", action.name), ("description", action.description)):
         if value is not None:
             document[key] = value
-    if action.cleanup is not None:
+    if action.cleanup is not None and with_cleanup:
         document["cleanup"] = {"instructions": action.cleanup.instructions}
     base = f"/fulfillment/actions/{index}" if index is not None else ""
     real = engine.render_value(document, context, pointer=base, action_id=action.id)

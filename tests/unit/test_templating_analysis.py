@@ -133,13 +133,22 @@ def test_cycle_is_rejected_naming_the_loop() -> None:
 
 
 def test_an_action_reading_its_own_outputs_is_a_cycle() -> None:
+    item = make_item([jira("ticket", "Follow-up of {{outputs.ticket.key}}")])
+    [problem] = check_templates(item)
+    assert problem.code == "cyclic-reference"
+    assert "ticket -> ticket" in problem.message
+
+
+def test_cleanup_may_read_its_own_actions_outputs() -> None:
+    """Cleanup instructions render after the action completed, when its outputs exist."""
     action = jira("ticket", "x")
     action["cleanup"] = {"instructions": "Close {{outputs.ticket.key}}"}
     item = make_item([action])
-    [problem] = check_templates(item)
-    assert problem.code == "cyclic-reference"
-    assert problem.pointer == "/fulfillment/actions/0/cleanup/instructions"
-    assert "ticket -> ticket" in problem.message
+    assert check_templates(item) == []
+    assert execution_order(item) == ["ticket"]
+    action["cleanup"] = {"instructions": "Close {{outputs.ticket.nope}}"}
+    [problem] = check_templates(make_item([action]))
+    assert problem.code == "unknown-output"
 
 
 @pytest.mark.parametrize(
