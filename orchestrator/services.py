@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.cache import Cache, CacheStats, create_cache
 from orchestrator.catalog.service import CatalogService
+from orchestrator.catalog.sync import GitHubCatalogSync
 from orchestrator.requests.service import RequestService
 from orchestrator.settings import Settings
 from orchestrator.store.database import Database
@@ -24,6 +25,7 @@ class Services:
     catalog: CatalogService
     requests: RequestService
     database_url: str
+    catalog_sync: GitHubCatalogSync | None = None  # when CATALOG_GITHUB_REPO is set
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def close(self) -> None:
@@ -64,7 +66,9 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
             database_url=url,
             _stack=stack,
         )
-        if settings.catalog.local_path is not None:
+        if settings.catalog.github_repo is not None:
+            services.catalog_sync = github_catalog_sync(settings, db, catalog)
+        elif settings.catalog.local_path is not None:
             result = await catalog.sync_directory(settings.catalog.local_path)
             log.info(
                 "catalog synced from %s: %d stored, %d unchanged, %d errors",
@@ -77,3 +81,20 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
     except BaseException:
         await stack.aclose()
         raise
+
+
+def github_catalog_sync(
+    settings: Settings, db: Database, catalog: CatalogService
+) -> GitHubCatalogSync:
+    """The GitHub catalog source of ``settings`` (``CATALOG_GITHUB_REPO``, branch, path)."""
+    from orchestrator.catalog.github_source import GitHubCatalogSource
+    from orchestrator.github_client import github_client
+
+    assert settings.catalog.github_repo is not None
+    source = GitHubCatalogSource(
+        github_client(settings.github),
+        settings.catalog.github_repo.strip("/"),
+        settings.catalog.github_branch,
+        settings.catalog.github_path,
+    )
+    return GitHubCatalogSync(db, catalog, source)

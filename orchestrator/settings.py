@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.github_client import GitHubSettings
+
 
 class SettingsError(ValueError):
     """A setting has a value PAO cannot use; the message names the variable."""
@@ -80,6 +82,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    github: GitHubSettings = field(default_factory=GitHubSettings)
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
 
@@ -122,9 +125,18 @@ class Settings:
                 mode=reader.choice("PAO_AUTH_MODE", "none", ("none", "token", "aws-iam"))
             ),
             engine=_engine_settings(reader),
+            github=GitHubSettings.from_environment(source),
             template_environment={name: source[name] for name in allow if name and name in source},
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
         )
+        if settings.catalog.github_repo is not None:
+            if "/" not in settings.catalog.github_repo.strip("/"):
+                raise SettingsError("CATALOG_GITHUB_REPO must be owner/name")
+            if not settings.github.configured:
+                raise SettingsError(
+                    "CATALOG_GITHUB_REPO needs GitHub credentials: GITHUB_TOKEN, or "
+                    "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID"
+                )
         if settings.database.pool_min > settings.database.pool_max:
             raise SettingsError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         return settings

@@ -67,6 +67,8 @@ class CatalogController(Controller):
         responses=problem_responses(501),
     )
     async def refresh(self, services: Services) -> dict[str, Any]:
+        if services.catalog_sync is not None:  # GitHub: a full read, not a conditional poll
+            return (await services.catalog_sync.sync(force=True)).to_dict()
         local = services.settings.catalog.local_path
         if local is None:
             raise NotAvailable("no catalog source is configured")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from orchestrator.catalog.sync import CatalogProcessor
 from orchestrator.engine.escalation import EscalationHandler
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.manual import ManualDefaults
@@ -92,6 +93,11 @@ class WorkerPool:
             for n in range(settings.concurrency)
         ]
         self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+        if services.catalog_sync is not None:
+            processor = CatalogProcessor(
+                services.catalog_sync, services.settings.catalog.sync_interval_seconds
+            )
+            self.add_periodic(processor.run_forever)  # `catalog-processor`
 
     def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         for worker in self.workers:

@@ -84,3 +84,31 @@ SELECT source_path, line, column_number AS column, code, message, pointer, sever
        created_at
 FROM catalog_validation_errors
 ORDER BY source_path, line, column_number, id;
+
+-- name: catalog_sync_state
+SELECT source, commit_sha, etag, synced_at, last_error FROM catalog_sync_state
+WHERE source = %(source)s;
+
+-- name: catalog_sync_save_state
+INSERT INTO catalog_sync_state (source, commit_sha, etag, synced_at, last_error, updated_at)
+VALUES (%(source)s, %(commit_sha)s, %(etag)s, %(synced_at)s, %(last_error)s, now())
+ON CONFLICT (source) DO UPDATE
+SET commit_sha = EXCLUDED.commit_sha, etag = EXCLUDED.etag, synced_at = EXCLUDED.synced_at,
+    last_error = EXCLUDED.last_error, updated_at = now();
+
+-- name: catalog_sync_record_error
+INSERT INTO catalog_sync_state (source, last_error, updated_at)
+VALUES (%(source)s, %(last_error)s, now())
+ON CONFLICT (source) DO UPDATE SET last_error = EXCLUDED.last_error, updated_at = now();
+
+-- name: catalog_source_files
+SELECT path, blob_sha, content FROM catalog_source_files WHERE source = %(source)s ORDER BY path;
+
+-- name: catalog_source_file_upsert
+INSERT INTO catalog_source_files (source, path, blob_sha, content, updated_at)
+VALUES (%(source)s, %(path)s, %(blob_sha)s, %(content)s, now())
+ON CONFLICT (source, path) DO UPDATE
+SET blob_sha = EXCLUDED.blob_sha, content = EXCLUDED.content, updated_at = now();
+
+-- name: catalog_source_files_delete
+DELETE FROM catalog_source_files WHERE source = %(source)s AND path = ANY(%(paths)s);
