@@ -16,11 +16,15 @@ clients made here, so the policy is stated once:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from githubkit import AppInstallationAuthStrategy, GitHub, TokenAuthStrategy
 from githubkit.exception import GitHubException, RateLimitExceeded, RequestFailed
 from githubkit.retry import RetryOption
@@ -106,6 +110,7 @@ def github_client(settings: GitHubSettings, **overrides: Any) -> GitHub[Any]:
         )
     options: dict[str, Any] = {
         "base_url": settings.api_url,
+        "ssl_verify": _tls_context(),
         "timeout": settings.timeout_seconds,
         "http_cache": False,
         "auto_retry": RetryPolicy(settings.max_rate_limit_wait, settings.server_error_retries),
@@ -113,3 +118,28 @@ def github_client(settings: GitHubSettings, **overrides: Any) -> GitHub[Any]:
     }
     options.update(overrides)
     return GitHub(auth, **options)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every GitHub client: githubkit builds an HTTP client per call
+    outside a session, and loading the CA bundle is most of what that costs."""
+    return httpx.create_ssl_context()
+
+
+@asynccontextmanager
+async def github_session(client: GitHub[Any]) -> AsyncIterator[GitHub[Any]]:
+    """Reuse one HTTP connection pool for the calls inside the block.
+
+    Outside ``async with client`` githubkit builds a new httpx client (TLS context included)
+    for every call: tens of milliseconds each. Work that makes several calls (a sync cycle, a
+    webhook's handling) runs inside a session; nested sessions reuse the outer one."""
+    try:
+        entered: GitHub[Any] = await client.__aenter__()  # type: ignore[no-untyped-call]
+    except RuntimeError:  # already inside a session in this context
+        yield client
+        return
+    try:
+        yield entered
+    finally:
+        await client.__aexit__()

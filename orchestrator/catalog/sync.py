@@ -22,12 +22,15 @@ from typing import Any
 
 from orchestrator.catalog.github_source import GitHubCatalogSource, RateLimited, SourceError
 from orchestrator.catalog.service import CatalogService, SyncResult
+from orchestrator.github_client import github_session
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 
 log = logging.getLogger(__name__)
 
 STATUS_CONTEXT = "pao/catalog"
+# Blobs fetched at once: well under GitHub's secondary-limit guidance for concurrent requests.
+BLOB_CONCURRENCY = 8
 
 
 @dataclass(slots=True)
@@ -71,7 +74,8 @@ class GitHubCatalogSync:
             report = SyncReport(self.source.name)
             before = self.source.requests
             try:
-                await self._sync(report, force=force)
+                async with github_session(self.source.client):
+                    await self._sync(report, force=force)
             except RateLimited as exc:
                 report.deferred_seconds = exc.retry_after
                 report.error = str(exc)
@@ -99,8 +103,13 @@ class GitHubCatalogSync:
         }
         texts = {path: row["content"] for path, row in stored.items() if path in wanted}
         changed = sorted(p for p, sha in wanted.items() if stored.get(p, {}).get("blob_sha") != sha)
-        for path in changed:
-            texts[path] = await self.source.blob(wanted[path])
+        limit = asyncio.Semaphore(BLOB_CONCURRENCY)
+
+        async def fetch(path: str) -> None:
+            async with limit:
+                texts[path] = await self.source.blob(wanted[path])
+
+        await asyncio.gather(*(fetch(path) for path in changed))
         report.fetched = changed
         report.deleted = sorted(set(stored) - set(wanted))
         validator = self.catalog.validator
