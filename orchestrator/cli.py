@@ -30,6 +30,18 @@ def _catalog_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     jobs = args.jobs or os.cpu_count() or 1
     report = CatalogValidator().validate_files(files, display_root=Path.cwd(), jobs=jobs)
+    if args.codeowners is not None:
+        from orchestrator.catalog.codeowners import CodeOwners, codeowners_issues
+
+        try:
+            text = Path(args.codeowners).read_text()
+        except OSError as exc:
+            print(f"pao catalog validate: cannot read {args.codeowners}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        report.issues.extend(
+            codeowners_issues(CodeOwners.parse(text), report, source=args.codeowners)
+        )
+        report.issues.sort()
     print(render(report, args.format))
     return EXIT_OK if report.valid else EXIT_INVALID
 
@@ -109,6 +121,12 @@ def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="processes for large catalogs (default: one per CPU; 1 disables)",
+    )
+    validate.add_argument(
+        "--codeowners",
+        metavar="FILE",
+        help="also check each item's metadata.owner.team against this CODEOWNERS file "
+        "(paths are matched as given, relative to the repository root)",
     )
     validate.set_defaults(handler=_catalog_validate)
     issue_forms = catalog_commands.add_parser(
