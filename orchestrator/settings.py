@@ -41,6 +41,8 @@ class CatalogSettings:
     github_branch: str = "main"
     github_path: str = ""
     sync_interval_seconds: int = 300
+    team: str | None = None  # the catalog team: owns the schema and protected paths
+    protected_paths: tuple[str, ...] = ("catalog-schema/",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,12 @@ class Settings:
                 github_path=reader.text("CATALOG_GITHUB_PATH", ""),
                 sync_interval_seconds=reader.integer(
                     "CATALOG_SYNC_INTERVAL_SECONDS", 300, minimum=10
+                ),
+                team=reader.optional("CATALOG_TEAM"),
+                protected_paths=tuple(
+                    p.strip()
+                    for p in reader.text("CATALOG_PROTECTED_PATHS", "catalog-schema/").split(",")
+                    if p.strip()
                 ),
             ),
             api=ApiSettings(
@@ -234,6 +242,16 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("CATALOG_GITHUB_BRANCH", "main", "branch of the catalog repository"),
     ("CATALOG_GITHUB_PATH", "", "path prefix of the catalog inside the repository"),
     ("CATALOG_SYNC_INTERVAL_SECONDS", "300", "how often the catalog is synced"),
+    (
+        "CATALOG_TEAM",
+        "",
+        "the catalog team (org/team): the only one that may change protected paths",
+    ),
+    (
+        "CATALOG_PROTECTED_PATHS",
+        "catalog-schema/",
+        "comma-separated path prefixes of the catalog repository only the catalog team may change",
+    ),
     ("PAO_HOST / PAO_PORT", "127.0.0.1 / 8080", "where the API listens"),
     ("PAO_PUBLIC_URL", "", "external base URL, used in links"),
     ("CORRELATION_ID_HEADER", "X-Correlation-ID", "request header carrying the correlation id"),

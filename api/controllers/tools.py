@@ -9,11 +9,13 @@ from litestar import Controller, post
 from litestar.datastructures import State
 
 from api.problems import problem_responses
+from orchestrator.catalog.governance import change_permission
 from orchestrator.catalog.validator import CatalogValidator
 from orchestrator.engine.dry_run import describe_plan
 from orchestrator.engine.executor import Registry
 from orchestrator.errors import ValidationFailed
 from orchestrator.forms import preview_form
+from orchestrator.requests.service import Principal
 from orchestrator.services import Services
 from orchestrator.templating.playground import preview_variables
 
@@ -45,8 +47,14 @@ class ToolsController(Controller):
         status_code=200,
         responses=problem_responses(413),
     )
-    async def validate_item(self, data: CatalogItemSource) -> dict[str, Any]:
-        return CatalogValidator().validate_texts([(data.path, data.content)]).to_dict()
+    async def validate_item(
+        self, services: Services, principal: Principal, data: CatalogItemSource
+    ) -> dict[str, Any]:
+        result = CatalogValidator().validate_texts([(data.path, data.content)]).to_dict()
+        result["permission"] = await change_permission(
+            services.catalog_sync, services.settings.catalog, principal, data.path
+        )
+        return result
 
     @post(
         "/api/v1/preview/form",

@@ -21,6 +21,7 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
 YAML_SUFFIXES = (".yaml", ".yml")
+CODEOWNERS_LOCATIONS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
 class RateLimited(RuntimeError):
@@ -57,6 +58,9 @@ class GitHubCatalogSource:
         return f"github:{self.repo}@{self.branch}:{self.prefix}"
 
     def wanted(self, path: str) -> bool:
+        """Catalog files under the prefix, and the repository's CODEOWNERS (governance)."""
+        if path in CODEOWNERS_LOCATIONS:
+            return True
         inside = not self.prefix or path.startswith(self.prefix + "/")
         return inside and path.endswith(YAML_SUFFIXES)
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.catalog.github_source import GitHubCatalogSource, RateLimited, SourceError
+from orchestrator.catalog.codeowners import CodeOwners
+from orchestrator.catalog.github_source import (
+    CODEOWNERS_LOCATIONS,
+    GitHubCatalogSource,
+    RateLimited,
+    SourceError,
+)
 from orchestrator.catalog.service import CatalogService, SyncResult
 from orchestrator.github_client import github_session
 from orchestrator.store.database import Database
@@ -113,7 +119,8 @@ class GitHubCatalogSync:
         report.fetched = changed
         report.deleted = sorted(set(stored) - set(wanted))
         validator = self.catalog.validator
-        catalog_report = await asyncio.to_thread(validator.validate_texts, sorted(texts.items()))
+        catalog_texts = sorted((p, t) for p, t in texts.items() if p not in CODEOWNERS_LOCATIONS)
+        catalog_report = await asyncio.to_thread(validator.validate_texts, catalog_texts)
         async with self.db.transaction(source="sync") as conn:
             for path in changed:
                 await conn.execute(
@@ -142,6 +149,17 @@ class GitHubCatalogSync:
                 "last_error": None,
             },
         )
+
+    async def codeowners(self) -> CodeOwners | None:
+        """The catalog repository's CODEOWNERS as last synced (GitHub's lookup order)."""
+        rows = await self.db.fetch_all(
+            None, QUERIES.catalog_source_files, {"source": self.source.name}
+        )
+        by_path = {row["path"]: row["content"] for row in rows}
+        for location in CODEOWNERS_LOCATIONS:
+            if location in by_path:
+                return CodeOwners.parse(by_path[location])
+        return None
 
     async def _post_status(self, sha: str, result: SyncResult) -> None:
         errors = [e for e in result.errors if e.get("severity", "error") == "error"]

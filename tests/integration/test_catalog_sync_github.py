@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from orchestrator.catalog.github_source import GitHubCatalogSource
+from orchestrator.catalog.governance import change_permission
 from orchestrator.catalog.sync import GitHubCatalogSync
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.process import WorkerPool
 from orchestrator.github_client import GitHubSettings, github_client
+from orchestrator.requests.service import Principal
 from orchestrator.services import Services, open_services
-from orchestrator.settings import Settings, SettingsError
+from orchestrator.settings import CatalogSettings, Settings, SettingsError
 from tests.fakes.github.core import FakeGitHub
 from tests.fakes.github.repos import RepoArea
 from tests.integration import engine_harness as harness
@@ -289,3 +291,49 @@ def test_repository_setting_needs_credentials() -> None:
         Settings.from_env({"CATALOG_GITHUB_REPO": REPO})
     with pytest.raises(SettingsError, match="owner/name"):
         Settings.from_env({"CATALOG_GITHUB_REPO": "nope", "GITHUB_TOKEN": "t"})
+
+
+async def test_codeowners_from_the_repository_decide_who_may_change_an_item(
+    services: Services, sync: GitHubCatalogSync, github: tuple[FakeGitHub, RepoArea]
+) -> None:
+    _, area = github
+    area.commit(
+        REPO,
+        "main",
+        {".github/CODEOWNERS": "* @acme/platform\ncatalog/databases/ @acme/dba\n"},
+        "owners",
+    )
+    report = await sync.sync()
+    assert ".github/CODEOWNERS" in report.fetched
+    assert report.result is not None
+    assert not report.result.errors  # CODEOWNERS is not validated as a catalog item
+    settings = CatalogSettings(team="acme/catalog-team")
+    dba = Principal(email="d@example.com", teams=("acme/dba",))
+    payments = Principal(email="p@example.com", teams=("payments",))
+
+    allowed = await change_permission(sync, settings, dba, "catalog/databases/postgres.yaml")
+    assert allowed["may_change"] is True
+    assert allowed["owners"] == ["@acme/dba"]
+    refused = await change_permission(sync, settings, payments, "catalog/databases/postgres.yaml")
+    assert refused["may_change"] is False
+    assert "@acme/dba" in refused["reason"]
+    schema = await change_permission(sync, settings, dba, "catalog-schema/catalog-item.json")
+    assert schema["may_change"] is False
+    catalog_team = Principal(email="c@example.com", teams=("acme/catalog-team",))
+    schema = await change_permission(sync, settings, catalog_team, "catalog-schema/x.json")
+    assert schema["may_change"] is True
+
+
+async def test_validate_endpoint_reports_the_permission(
+    services: Services, sync: GitHubCatalogSync
+) -> None:
+    async with app_client(services) as client:
+        response = await client.post(
+            "/api/v1/validate/catalog-item",
+            json={"content": example(EXAMPLES["catalog/networking/dns.yaml"]), "path": "x.yaml"},
+        )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["valid"] is True
+    # No synced repository for these services: nobody's CODEOWNERS to consult.
+    assert body["permission"]["may_change"] is None
