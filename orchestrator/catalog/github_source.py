@@ -108,16 +108,22 @@ class GitHubCatalogSource:
         for entry in listing["tree"]:
             path = prefix + str(entry["path"])
             if entry.get("type") == "tree":
-                if self.prefix and not (
-                    path.startswith(self.prefix + "/")
-                    or self.prefix.startswith(path + "/")
-                    or path == self.prefix
-                ):
+                if not self._may_hold(path):
                     continue
                 out += await self._walk(str(entry["sha"]), path + "/")
             else:
                 out.append({**entry, "path": path})
         return out
+
+    def _may_hold(self, folder: str) -> bool:
+        """Whether a folder can hold catalog files or a CODEOWNERS file."""
+        if not self.prefix or folder in ("docs", ".github"):
+            return True
+        return (
+            folder == self.prefix
+            or folder.startswith(self.prefix + "/")
+            or self.prefix.startswith(folder + "/")
+        )
 
     async def _get(self, url: str, **kwargs: Any) -> Any:
         return await self._call("GET", url, **kwargs)
