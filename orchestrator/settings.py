@@ -41,6 +41,7 @@ class CatalogSettings:
     github_branch: str = "main"
     github_path: str = ""
     sync_interval_seconds: int = 300
+    watch_seconds: float = 2.0  # how often the local directory is checked for edits (0: never)
     team: str | None = None  # the catalog team: owns the schema and protected paths
     protected_paths: tuple[str, ...] = ("catalog-schema/",)
 
@@ -115,6 +116,7 @@ class Settings:
                 sync_interval_seconds=reader.integer(
                     "CATALOG_SYNC_INTERVAL_SECONDS", 300, minimum=10
                 ),
+                watch_seconds=reader.integer("CATALOG_LOCAL_WATCH_SECONDS", 2, minimum=0),
                 team=reader.optional("CATALOG_TEAM"),
                 protected_paths=tuple(
                     p.strip()
@@ -238,6 +240,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "in-process copy of hot cache entries in front of Redis (0 disables); other instances' invalidations are seen within this bound",
     ),
     ("CATALOG_LOCAL_PATH", "examples/catalog", "local catalog directory (empty to disable)"),
+    (
+        "CATALOG_LOCAL_WATCH_SECONDS",
+        "2",
+        "how often the worker checks the local directory for edits (0: never)",
+    ),
     ("CATALOG_GITHUB_REPO", "", "owner/name of a catalog repository on GitHub"),
     ("CATALOG_GITHUB_BRANCH", "main", "branch of the catalog repository"),
     ("CATALOG_GITHUB_PATH", "", "path prefix of the catalog inside the repository"),

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from orchestrator.catalog.local_source import LocalCatalogWatcher
 from orchestrator.catalog.sync import CatalogProcessor
 from orchestrator.engine.escalation import EscalationHandler
 from orchestrator.engine.executor import Registry
@@ -98,6 +99,16 @@ class WorkerPool:
                 services.catalog_sync, services.settings.catalog.sync_interval_seconds
             )
             self.add_periodic(processor.run_forever)  # `catalog-processor`
+        elif (
+            services.settings.catalog.local_path is not None
+            and services.settings.catalog.watch_seconds
+        ):
+            watcher = LocalCatalogWatcher(
+                services.catalog,
+                services.settings.catalog.local_path,
+                services.settings.catalog.watch_seconds,
+            )
+            self.add_periodic(watcher.run_forever)
 
     def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         for worker in self.workers:

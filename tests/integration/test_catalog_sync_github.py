@@ -337,3 +337,33 @@ async def test_validate_endpoint_reports_the_permission(
     assert body["valid"] is True
     # No synced repository for these services: nobody's CODEOWNERS to consult.
     assert body["permission"]["may_change"] is None
+
+
+async def test_redis_down_during_sync_serves_from_postgres(
+    database_url: str, github: tuple[FakeGitHub, RepoArea]
+) -> None:
+    gh, _ = github
+    settings = Settings.from_env(
+        {
+            "CATALOG_GITHUB_REPO": REPO,
+            "CATALOG_GITHUB_PATH": "catalog",
+            "GITHUB_TOKEN": TOKEN,
+            "GITHUB_API_URL": gh.base_url,
+            "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    )
+    opened = await open_services(settings, database_url=database_url)
+    try:
+        assert opened.catalog_sync is not None
+        report = await opened.catalog_sync.sync()
+        assert report.error is None
+        assert report.result is not None
+        assert "kafka-topic" in report.result.stored
+        async with app_client(opened) as client:
+            item = await client.get("/api/v1/catalog/items/kafka-topic")
+            ready = await client.get("/api/v1/health/ready")
+        assert item.status_code == 200
+        assert item.json()["id"] == "kafka-topic"
+        assert "cache" in ready.text
+    finally:
+        await opened.close()
