@@ -53,6 +53,8 @@ import httpx
 import requests
 from jira import JIRA, JIRAError
 
+from actions.failures import Permanent as _Permanent
+from actions.failures import Retryable as _Retryable
 from actions.secrets import SecretError, SecretResolver
 from orchestrator.durations import duration_seconds
 from orchestrator.engine.backoff import parse_retry_after
@@ -254,18 +256,6 @@ def _auth(where: str, spec: Any) -> JiraAuth:
 
 class JiraCallError(RuntimeError):
     """A transient failure of ``cancel`` (the engine gives the job back)."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Permanent(Exception):
-    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.details = dict(details or {})
 
 
 @dataclass(slots=True)

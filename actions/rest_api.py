@@ -43,6 +43,8 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 import httpx
 
 from actions.extract import ExpressionError, compile_expression
+from actions.failures import Permanent as _Permanent
+from actions.failures import Retryable as _Retryable
 
 # Re-exported: SecretResolver lived here before actions.secrets existed.
 from actions.secrets import SecretError as SecretError
@@ -77,18 +79,6 @@ class RestApiSettings:
 
 class Refused(Exception):
     """The SSRF guard refused a URL (non-retryable)."""
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Permanent(Exception):
-    def __init__(self, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.details = dict(details or {})
 
 
 @dataclass(slots=True)

@@ -42,6 +42,8 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from actions.failures import Permanent as _Permanent
+from actions.failures import Retryable as _Retryable
 from actions.rest_api import SecretError, SecretResolver
 from orchestrator.durations import duration_seconds
 from orchestrator.engine.backoff import parse_retry_after
@@ -98,21 +100,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         return duration_seconds(text)
     except ValueError as exc:
         raise ValueError(f"{name}: {exc}") from None
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class _Permanent(Exception):
-    def __init__(
-        self, message: str, details: Mapping[str, Any] | None = None, status: int | None = None
-    ) -> None:
-        super().__init__(message)
-        self.details = dict(details or {})
-        self.status = status
 
 
 class TerraformError(RuntimeError):

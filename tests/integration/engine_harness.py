@@ -11,7 +11,13 @@ from typing import Any
 
 from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.breaker import CircuitBreaker
-from orchestrator.engine.executor import Registry
+from orchestrator.engine.executor import (
+    ActionExecutor,
+    ActionResult,
+    ActionRun,
+    Registry,
+    target_of,
+)
 from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
@@ -183,3 +189,29 @@ async def assert_no_secret_stored(services: Services, secrets: Iterable[str]) ->
             )
             assert row is not None
             assert row["n"] == 0, (table, secret)
+
+
+class Crash(BaseException):
+    """A worker dying between the call and recording its result (not caught by the runner)."""
+
+
+class CrashAfterExecute:
+    """Wraps a real executor: makes the real call, then "crashes" the first time, so the
+    result is never recorded and the job is delivered again (redelivery tests)."""
+
+    def __init__(self, inner: ActionExecutor) -> None:
+        self.inner = inner
+        self.crashes = 1
+
+    def target(self, action: ActionRun) -> str | None:
+        return target_of(self.inner, action)
+
+    async def execute(self, action: ActionRun) -> ActionResult:
+        result = await self.inner.execute(action)
+        if self.crashes:
+            self.crashes -= 1
+            raise Crash
+        return result
+
+    async def poll(self, action: ActionRun) -> ActionResult:
+        return await self.inner.poll(action)

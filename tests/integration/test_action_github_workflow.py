@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from actions.github_workflow import CORRELATION_INPUT, GitHubWorkflowExecutor
 from actions.registry import ActionDeps, default_registry
 from orchestrator.engine.executor import (
-    ActionResult,
     ActionRun,
     Completed,
     Failed,
@@ -37,6 +36,8 @@ from tests.fakes.github.core import FakeGitHub
 from tests.fakes.http_fake import Reply
 from tests.integration import engine_harness as harness
 from tests.integration.engine_harness import (
+    Crash,
+    CrashAfterExecute,
     action_rows,
     drain,
     events,
@@ -321,28 +322,6 @@ async def test_a_run_that_never_shows_its_correlation_key_fails_after_the_wait(
 
 
 # -- redelivery, rate limits, server errors --------------------------------------------------------
-
-
-class Crash(BaseException):
-    """A worker dying between the call and recording its result (not caught by the runner)."""
-
-
-class CrashAfterExecute:
-    """Makes the real call, then "crashes" the first time: the result is never recorded."""
-
-    def __init__(self, inner: GitHubWorkflowExecutor) -> None:
-        self.inner = inner
-        self.crashes = 1
-
-    async def execute(self, action: ActionRun) -> ActionResult:
-        result = await self.inner.execute(action)
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash
-        return result
-
-    async def poll(self, action: ActionRun) -> ActionResult:
-        return await self.inner.poll(action)
 
 
 async def test_redelivery_finds_the_existing_run(services: Services, github: GitHubFake) -> None:

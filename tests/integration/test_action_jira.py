@@ -22,7 +22,6 @@ from actions.jira_ticket import (
 from actions.registry import ActionDeps, default_registry
 from actions.secrets import SecretResolver, SecretSettings
 from orchestrator.engine.executor import (
-    ActionResult,
     ActionRun,
     Completed,
     Failed,
@@ -38,6 +37,8 @@ from tests.fakes.http_fake import Reply
 from tests.fakes.jira import FakeJira
 from tests.integration import engine_harness as harness
 from tests.integration.engine_harness import (
+    Crash,
+    CrashAfterExecute,
     action_rows,
     drain,
     item_document,
@@ -253,28 +254,6 @@ async def test_without_waiting_completes_at_once(services: Services, jira: FakeJ
 
 
 # -- idempotency and failures ------------------------------------------------------------------------
-
-
-class Crash(BaseException):
-    """A worker dying between the call and recording its result (not caught by the runner)."""
-
-
-class CrashAfterExecute:
-    """Makes the real call, then "crashes" the first time: the result is never recorded."""
-
-    def __init__(self, inner: JiraTicketExecutor) -> None:
-        self.inner = inner
-        self.crashes = 1
-
-    async def execute(self, action: ActionRun) -> ActionResult:
-        result = await self.inner.execute(action)
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash
-        return result
-
-    async def poll(self, action: ActionRun) -> ActionResult:
-        return await self.inner.poll(action)
 
 
 async def test_redelivery_after_a_crash_finds_the_issue(services: Services, jira: FakeJira) -> None:

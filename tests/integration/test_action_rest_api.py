@@ -13,13 +13,15 @@ import pytest
 
 from actions.registry import ActionDeps, default_registry
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
-from orchestrator.engine.executor import ActionResult, ActionRun, Registry
+from orchestrator.engine.executor import Registry
 from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from tests.fakes.rest_target import RestTarget, Scripted, serve_rest_target
 from tests.integration import engine_harness as harness
 from tests.integration.engine_harness import (
+    Crash,
+    CrashAfterExecute,
     action_rows,
     drain,
     item_document,
@@ -313,38 +315,13 @@ async def test_oversized_response_fails_without_retry(
 # -- idempotency ---------------------------------------------------------------------------------
 
 
-class Crash(BaseException):
-    """A worker dying between the call and recording its result (not caught by the runner)."""
-
-
-class CrashAfterCall:
-    """Makes the real call, then "crashes" the first time: the result is never recorded."""
-
-    def __init__(self, inner: RestApiExecutor) -> None:
-        self.inner = inner
-        self.crashes = 1
-
-    def target(self, action: ActionRun) -> str | None:
-        return self.inner.target(action)
-
-    async def execute(self, action: ActionRun) -> ActionResult:
-        result = await self.inner.execute(action)
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash
-        return result
-
-    async def poll(self, action: ActionRun) -> ActionResult:
-        return await self.inner.poll(action)
-
-
 async def test_redelivery_reuses_idempotency_key_and_creates_once(
     services: Services, target: RestTarget
 ) -> None:
     await store(services, [create_action(BEARER), fetch_action(BEARER)])
     request_id = await submit(services)
     crashing = Registry(
-        {"rest-api": CrashAfterCall(RestApiExecutor(SecretResolver(SECRET_ENV), SETTINGS))}
+        {"rest-api": CrashAfterExecute(RestApiExecutor(SecretResolver(SECRET_ENV), SETTINGS))}
     )
     stalled = make_worker(services, target, registry=crashing, lease_seconds=0)
     job = await stalled.queue.claim("stalled", [RUN_ACTION], lease_seconds=0)

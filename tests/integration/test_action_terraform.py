@@ -14,7 +14,6 @@ from actions.registry import ActionDeps, default_registry
 from actions.rest_api import SecretResolver
 from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.executor import (
-    ActionResult,
     ActionRun,
     Failed,
     Registry,
@@ -27,6 +26,8 @@ from tests.fakes.http_fake import Reply
 from tests.fakes.terraform_cloud import FakeTerraformCloud, serve_terraform_cloud
 from tests.integration import engine_harness as harness
 from tests.integration.engine_harness import (
+    Crash,
+    CrashAfterExecute,
     action_rows,
     drain,
     item_document,
@@ -440,28 +441,6 @@ async def test_bad_token_fails_without_leaking_it(
     assert "invalid or missing API token" in error["message"]
     assert len(tfc.requests) == 1
     await assert_no_secret_stored(services)
-
-
-class Crash(BaseException):
-    """A worker dying between the call and recording its result (not caught by the runner)."""
-
-
-class CrashAfterExecute:
-    """Makes the real call, then "crashes" the first time: the result is never recorded."""
-
-    def __init__(self, inner: TerraformExecutor) -> None:
-        self.inner = inner
-        self.crashes = 1
-
-    async def execute(self, action: ActionRun) -> ActionResult:
-        result = await self.inner.execute(action)
-        if self.crashes:
-            self.crashes -= 1
-            raise Crash
-        return result
-
-    async def poll(self, action: ActionRun) -> ActionResult:
-        return await self.inner.poll(action)
 
 
 async def test_redelivery_finds_the_existing_run(
