@@ -59,6 +59,9 @@ class ApiSettings:
 class AuthSettings:
     mode: str = "none"  # none | token | aws-iam
     local_user: str = "admin@localhost"
+    admin_teams: tuple[str, ...] = ("platform",)
+    operator_teams: tuple[str, ...] = ()
+    token_ttl_days: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +134,7 @@ class Settings:
                 max_body_bytes=reader.integer("PAO_MAX_BODY_BYTES", 1_048_576, minimum=1024),
                 public_url=reader.optional("PAO_PUBLIC_URL"),
             ),
-            auth=AuthSettings(
-                mode=reader.choice("PAO_AUTH_MODE", "none", ("none", "token", "aws-iam"))
-            ),
+            auth=_auth_settings(reader),
             engine=_engine_settings(reader),
             github=GitHubSettings.from_environment(source),
             template_environment={name: source[name] for name in allow if name and name in source},
@@ -172,6 +173,18 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         manual_jira_project=reader.optional("PAO_MANUAL_JIRA_PROJECT"),
         metrics_port=metrics_port or None,
         serve_worker=reader.choice("PAO_SERVE_WORKER", "true", ("true", "false")) == "true",
+    )
+
+
+def _auth_settings(reader: _Reader) -> AuthSettings:
+    def teams(name: str, default: str) -> tuple[str, ...]:
+        return tuple(t.strip() for t in reader.text(name, default).split(",") if t.strip())
+
+    return AuthSettings(
+        mode=reader.choice("PAO_AUTH_MODE", "none", ("none", "token", "aws-iam")),
+        admin_teams=teams("PAO_ADMIN_TEAMS", "platform"),
+        operator_teams=teams("PAO_OPERATOR_TEAMS", ""),
+        token_ttl_days=reader.integer("PAO_TOKEN_TTL_DAYS", 90, minimum=1),
     )
 
 
@@ -264,6 +277,9 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("CORRELATION_ID_HEADER", "X-Correlation-ID", "request header carrying the correlation id"),
     ("PAO_MAX_BODY_BYTES", "1048576", "largest accepted request body"),
     ("PAO_AUTH_MODE", "none", "none (loopback only) | token | aws-iam"),
+    ("PAO_ADMIN_TEAMS", "platform", "comma-separated teams whose members are PAO admins"),
+    ("PAO_OPERATOR_TEAMS", "", "comma-separated teams whose members operate every request"),
+    ("PAO_TOKEN_TTL_DAYS", "90", "default lifetime of tokens made by `pao tokens create`"),
     (
         "PAO_TEMPLATE_ENV_ALLOWLIST",
         "",
