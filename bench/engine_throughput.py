@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import os
 import statistics
@@ -74,6 +75,9 @@ def chain() -> list[dict[str, Any]]:
     return actions
 
 
+JOB_CALLS: contextvars.ContextVar[list[float]] = contextvars.ContextVar("job_calls")
+
+
 class TimedExecutor:
     def __init__(self, inner: RestApiExecutor) -> None:
         self.inner = inner
@@ -84,7 +88,9 @@ class TimedExecutor:
         try:
             return await self.inner.execute(action)
         finally:
-            self.calls.append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.calls.append(elapsed)
+            JOB_CALLS.get([]).append(elapsed)  # the calls of the job in hand
 
     async def poll(self, action: ActionRun) -> ActionResult:
         return await self.inner.poll(action)
@@ -142,12 +148,17 @@ async def run(database_url: str, target_url: str, requests: int, concurrency: in
         pool = WorkerPool(services, Registry({"rest-api": executor}))
         for worker in pool.workers:
             worker.idle_seconds = 0.01
-        job_times: list[float] = []
+        overheads: list[float] = []  # per action: its share of the job's time minus the calls
 
         async def timed(job: Job) -> None:
+            calls: list[float] = []
+            JOB_CALLS.set(calls)
             started = time.perf_counter()
             await pool.runner.handle_run(job)
-            job_times.append(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            if calls:  # a job may run several actions of the chain
+                share = (elapsed - sum(calls)) / len(calls)
+                overheads.extend([share] * len(calls))
 
         pool.register(RUN_ACTION, timed)
         stop = asyncio.Event()
@@ -174,7 +185,6 @@ async def run(database_url: str, target_url: str, requests: int, concurrency: in
         await services.close()
 
     actions_done = requests * len(ACTIONS)
-    overheads = [j - c for j, c in zip(job_times, executor.calls, strict=False)]
     engine_rate = actions_done / elapsed
     base = await baseline(target_url, actions_done, concurrency)
     print(f"engine: {requests} four-action chains, one worker process, {concurrency} workers")

@@ -47,7 +47,10 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
 
         await migrate(url)
         db = await Database.open(
-            url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
+            url,
+            min_size=settings.database.pool_min,
+            max_size=settings.database.pool_max,
+            queue_outbox=settings.engine.queue_backend == "sqs",
         )
         stack.push_async_callback(db.close)
         cache = create_cache(

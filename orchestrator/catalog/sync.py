@@ -197,13 +197,18 @@ class CatalogProcessor:
         self.sync = sync
         self.interval_seconds = interval_seconds
 
+    async def run_once(self) -> SyncReport:
+        """One cycle, logged when it changed something or failed."""
+        report = await self.sync.sync()
+        if report.changed or report.error:
+            log.info("catalog sync: %s", report.to_dict())
+        return report
+
     async def run_forever(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             wait = self.interval_seconds
             try:
-                report = await self.sync.sync()
-                if report.changed or report.error:
-                    log.info("catalog sync: %s", report.to_dict())
+                report = await self.run_once()
                 if report.deferred_seconds is not None:
                     wait = max(wait, report.deferred_seconds)
             except Exception:

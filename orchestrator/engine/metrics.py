@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from orchestrator.engine.pg_queue import PgQueue
+from orchestrator.engine.queue import Queue
 
 REQUEST_DURATION_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
 
@@ -91,7 +91,7 @@ class EngineMetrics:
                 max(0.0, duration_seconds)
             )
 
-    async def refresh_queue(self, queue: PgQueue) -> None:
+    async def refresh_queue(self, queue: Queue) -> None:
         depth = await queue.depth()
         self.queue_depth.labels("ready").set(depth.ready)
         self.queue_depth.labels("running").set(depth.running)

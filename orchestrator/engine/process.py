@@ -7,6 +7,9 @@ through entry points, declared in pyproject.toml:
   four action types; ``env`` is the process environment, read once at start-up);
 * ``pao.worker_plugins``: ``plugin(pool: WorkerPool, services: Services, env) -> None`` adds job
   handlers and notify listeners (the bot's webhook processing and status comments).
+
+The queue backend comes from ``EngineSettings.queue_backend``: ``postgres`` (PgQueue), or
+``sqs`` (SqsQueue), for which the pool also runs the outbox relay and the dead-letter drain.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.notifier import Listener, Notifier
 from orchestrator.engine.observer import EngineObserver
 from orchestrator.engine.pg_queue import Job, PgQueue
+from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker, default_worker_id
 from orchestrator.services import Services
@@ -60,11 +64,15 @@ class WorkerPool:
         observer: EngineObserver | None = None,
         metrics: EngineMetrics | None = None,
         worker_id: str | None = None,
+        sqs_client: Any | None = None,
     ) -> None:
+        """``sqs_client``: the boto3 client of the SQS backend, instead of one built from the
+        settings with boto3's default credentials."""
         settings = services.settings.engine
         self.services = services
         self.metrics = metrics
-        self.queue = PgQueue(services.db)
+        self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+        self.queue = self._queue(sqs_client)
         defaults = ManualDefaults(
             jira_instance=settings.manual_jira_instance,
             jira_project=settings.manual_jira_project,
@@ -93,7 +101,6 @@ class WorkerPool:
             )
             for n in range(settings.concurrency)
         ]
-        self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
         if services.catalog_sync is not None:
             processor = CatalogProcessor(
                 services.catalog_sync, services.settings.catalog.sync_interval_seconds
@@ -109,6 +116,31 @@ class WorkerPool:
                 services.settings.catalog.watch_seconds,
             )
             self.add_periodic(watcher.run_forever)
+
+    def _queue(self, client: Any | None) -> Queue:
+        """The configured backend; for SQS, its relay and dead-letter drain run periodically."""
+        settings = self.services.settings.engine
+        if settings.queue_backend != "sqs":
+            return PgQueue(self.services.db)
+        from orchestrator.engine.sqs_queue import DeadLetterDrain, OutboxRelay, SqsQueue, sqs_client
+
+        if settings.sqs_queue_url is None:
+            raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")
+        client = client if client is not None else sqs_client(settings)
+        db = self.services.db
+        queue = SqsQueue(
+            db,
+            client,
+            settings.sqs_queue_url,
+            dead_letter_queue_url=settings.sqs_dead_letter_queue_url,
+        )
+        self.add_periodic(OutboxRelay(db, client, settings.sqs_queue_url).run)
+        if settings.sqs_dead_letter_queue_url is not None:
+            drain = DeadLetterDrain(db, client, settings.sqs_dead_letter_queue_url)
+            self.add_periodic(drain.run)
+        else:
+            log.warning("no SQS_DEAD_LETTER_QUEUE_URL: jobs SQS gives up on are not reported")
+        return queue
 
     def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:
         for worker in self.workers:

@@ -56,7 +56,8 @@ from orchestrator.engine.manual import (
     fulfilment_ticket,
 )
 from orchestrator.engine.observer import EngineObserver, NullObserver
-from orchestrator.engine.pg_queue import Job, PgQueue
+from orchestrator.engine.pg_queue import Job
+from orchestrator.engine.queue import Queue
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request, log_event
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
@@ -103,7 +104,7 @@ class ChainRunner:
         self,
         db: Database,
         catalog: CatalogService,
-        queue: PgQueue,
+        queue: Queue,
         registry: Registry,
         *,
         breaker: CircuitBreaker | None = None,
@@ -114,6 +115,7 @@ class ChainRunner:
         observer: EngineObserver | None = None,
         default_timeout_seconds: float | None = None,
         poll_jitter: float = 0.1,
+        continue_chains: bool = True,
     ) -> None:
         self.db = db
         self.catalog = catalog
@@ -127,6 +129,7 @@ class ChainRunner:
         self.observer = observer or NullObserver()
         self.default_timeout_seconds = default_timeout_seconds
         self.poll_jitter = poll_jitter
+        self.continue_chains = continue_chains  # run the next action in the same job
         self._orders: dict[int, list[str]] = {}
 
     # -- job handlers ---------------------------------------------------------------------------
@@ -138,10 +141,20 @@ class ChainRunner:
             await self.handle_run(job)
 
     async def handle_run(self, job: Job) -> None:
-        plan = await self._start(job)
-        if plan is None:
-            return
-        await self._record(job, plan, *await self._timed_call(plan, poll=False))
+        """Run the request's next action; when it completes and the next one can run now, go
+        on in the same job (its payload names the action in hand, in the same transaction
+        that records the result), saving a job claim and completion per action."""
+        wanted = job.payload.get("action_id")
+        while True:
+            plan = await self._start(job, wanted)
+            if plan is None:
+                return
+            result, duration_ms = await self._timed_call(plan, poll=False)
+            wanted = await self._record(
+                job, plan, result, duration_ms, continue_in_job=self.continue_chains
+            )
+            if wanted is None:
+                return
 
     async def handle_poll(self, job: Job) -> None:
         plan = await self._load_for_poll(job)
@@ -151,9 +164,8 @@ class ChainRunner:
 
     # -- step 1: choose and start ---------------------------------------------------------------
 
-    async def _start(self, job: Job) -> _Plan | None:
+    async def _start(self, job: Job, wanted: str | None) -> _Plan | None:
         request_id = uuid.UUID(str(job.payload["request_id"]))
-        wanted = job.payload.get("action_id")
         request = await self.db.fetch_one(None, QUERIES.get_request, {"id": request_id})
         if request is None:
             await self.queue.complete(job)
@@ -356,7 +368,9 @@ class ChainRunner:
         duration_ms: float,
         *,
         polled: bool = False,
-    ) -> None:
+        continue_in_job: bool = False,
+    ) -> str | None:
+        """Record ``result``; the next action's id when this job goes on with it."""
         request_id = plan.request["id"]
         secrets = plan.context.secrets
         async with self._transaction(plan.request) as conn:
@@ -371,8 +385,26 @@ class ChainRunner:
             ):
                 # Aborted (or finished by another delivery) while the call was out.
                 await self.queue.complete(job, conn)
-                return
-            await self.queue.complete(job, conn)
+                return None
+            following: dict[str, Any] | None = None
+            if isinstance(result, Completed):
+                following = next(
+                    (
+                        r
+                        for r in _ordered(plan.item, rows)
+                        if r["status"] != "completed" and r["action_id"] != row["action_id"]
+                    ),
+                    None,
+                )
+            go_on = continue_in_job and following is not None
+            if go_on:
+                assert following is not None
+                await conn.execute(
+                    QUERIES.queue_continue_job,
+                    {"id": job.id, "action_id": following["action_id"]},
+                )
+            else:
+                await self.queue.complete(job, conn)
             log = {
                 "correlation_id": request["correlation_id"],
                 "action_id": row["action_id"],
@@ -412,11 +444,10 @@ class ChainRunner:
                         {"id": request_id, "status": "in_progress", "from_statuses": ["failed"]},
                     )
                 await self._notify_thread(conn, request, "action_completed", row["action_id"])
-                following = next(
-                    (r for r in _ordered(plan.item, rows) if r["status"] != "completed"), None
-                )
                 if following is None:
                     await self._complete_request(conn, request)
+                elif go_on:
+                    return str(following["action_id"])
                 else:
                     await self.queue.enqueue(
                         conn,
@@ -467,6 +498,7 @@ class ChainRunner:
                 )
             else:
                 await self._failed(conn, plan, request, rows, row, result, duration_ms)
+        return None
 
     async def _failed(
         self,

@@ -20,7 +20,8 @@ from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.escalation import EscalationHandler
 from orchestrator.engine.jobs import CANCEL_ACTION, ESCALATE, NOTIFY, POLL_ACTION, RUN_ACTION
 from orchestrator.engine.notifier import Notifier
-from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, PgQueue
+from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job
+from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def default_worker_id() -> str:
 class Worker:
     def __init__(
         self,
-        queue: PgQueue,
+        queue: Queue,
         runner: ChainRunner,
         worker_id: str | None = None,
         *,

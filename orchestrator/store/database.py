@@ -18,6 +18,7 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb, JsonbDumper
 from psycopg_pool import AsyncConnectionPool
@@ -64,13 +65,22 @@ class Database:
         max_size: int = 10,
         name: str = "pao",
         timeout: float = 10.0,
+        queue_outbox: bool = False,
     ) -> Database:
         """Open a pool on ``url``, waiting until ``min_size`` connections work, so a wrong URL
-        or a down server fails at start-up (``StoreUnavailable``) instead of on first use."""
+        or a down server fails at start-up (``StoreUnavailable``) instead of on first use.
+
+        ``queue_outbox`` (the SQS queue backend) sets ``pao.queue_outbox=on`` on every
+        connection, so each job a transaction inserts gets its outbox row in that transaction.
+        """
+        kwargs: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+        if queue_outbox:
+            given = conninfo_to_dict(url).get("options") or ""
+            kwargs["options"] = f"{given} -c pao.queue_outbox=on".strip()
         pool = AsyncConnectionPool(
             url,
             connection_class=Connection,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs=kwargs,
             min_size=min_size,
             max_size=max_size,
             name=name,

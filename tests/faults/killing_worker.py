@@ -1,12 +1,13 @@
 """A worker process that SIGKILLs itself at chosen points, for the fault-injection test.
 
-    python -m tests.faults.killing_worker DATABASE_URL TARGET_URL PLAN_FILE
+    python -m tests.faults.killing_worker DATABASE_URL TARGET_URL PLAN_FILE [one-job-per-action]
 
 It runs the real engine (PgQueue, ChainRunner, Worker) with the real rest-api executor against
 the fake REST target. ``PLAN_FILE`` holds kill points ``{"request", "action", "phase"}``;
 phases: ``before-call`` (the action started, the target not called), ``after-call`` (the
 target made its side effect, nothing recorded), ``after-record`` (the result committed, the
-process dies before taking the next job). A point is marked used (``<plan>.<n>.used``) just
+process dies before going on; this one needs ``one-job-per-action``, where each action is a job
+of its own instead of the chain going on in the job in hand). A point is marked used (``<plan>.<n>.used``) just
 before the kill, so the next process goes past it. The process exits 0 when no job is left.
 """
 
@@ -73,7 +74,7 @@ class Killing:
         return await self.inner.poll(action)
 
 
-async def main(database_url: str, target_url: str, plan_path: str) -> int:
+async def main(database_url: str, target_url: str, plan_path: str, mode: str = "") -> int:
     plan = KillPlan(Path(plan_path))
     services = await open_services(
         Settings.from_env({"CATALOG_LOCAL_PATH": ""}), database_url=database_url
@@ -90,6 +91,7 @@ async def main(database_url: str, target_url: str, plan_path: str) -> int:
             Registry({"rest-api": Killing(executor, plan)}),
             backoff=Backoff(base_seconds=0.0, cap_seconds=0.0),
             template_environment={"TARGET_URL": target_url},
+            continue_chains=mode != "one-job-per-action",
         )
         worker = Worker(
             queue,

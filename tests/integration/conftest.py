@@ -38,6 +38,9 @@ from orchestrator.store.migrator import migrate
 # The API tests' fixtures (owned by the API work), registered here so pytest finds them.
 from tests.integration.api_fixtures import api_settings, client, services  # noqa: F401
 
+# moto's server (SQS) and fresh queues per test, for the SQS queue backend's tests.
+from tests.integration.sqs_harness import moto_server, sqs_queues  # noqa: F401
+
 
 def remove_later(path: Path) -> None:
     """Delete a directory tree in a detached process: removing a PostgreSQL data directory

@@ -19,6 +19,7 @@ from orchestrator.engine.executor import (
     target_of,
 )
 from orchestrator.engine.pg_queue import PgQueue
+from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
 from orchestrator.requests.service import Principal, RequestDraft
@@ -86,9 +87,16 @@ def make_worker(
     lease_seconds: float = 300.0,
     breaker: CircuitBreaker | None = None,
     template_environment: Mapping[str, str] | None = None,
+    queue: Queue | None = None,
 ) -> Worker:
+    """A worker on ``queue``; by default the backend of ``services``' settings (PgQueue, or an
+    SqsQueue pumping its outbox before each receive: ``tests/integration/sqs_harness.py``)."""
     database = db or services.db
-    queue = PgQueue(database)
+    if queue is None and services.settings.engine.queue_backend == "sqs":
+        from tests.integration.sqs_harness import sqs_test_queue
+
+        queue = sqs_test_queue(database, services.settings.engine)
+    queue = queue or PgQueue(database)
     runner = ChainRunner(
         database,
         services.catalog,

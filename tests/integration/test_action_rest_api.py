@@ -138,7 +138,8 @@ async def test_chain_posts_then_uses_outputs_with_auth(
     target.require_auth = required  # anything else gets 401
     await store(services, [create_action(auth), fetch_action(auth)])
     request_id = await submit(services)
-    assert await drain(make_worker(services, target)) == 3  # two actions and the completion notice
+    # one job runs both actions, then the completion notice
+    assert await drain(make_worker(services, target)) == 2
 
     request = await request_row(services, request_id)
     assert request["status"] == "completed", request["error_context"]
@@ -332,7 +333,7 @@ async def test_redelivery_reuses_idempotency_key_and_creates_once(
     assert (await action_rows(services, request_id))["create"]["status"] == "in_progress"
 
     rescuer = make_worker(services, target)  # the lease expired: the job is delivered again
-    assert await drain(rescuer) == 3  # the resumed action, the next one, the completion notice
+    assert await drain(rescuer) == 2  # the resumed action and the next one in one job, the notice
 
     posts = target.seen("/api/v2/resources", "POST")
     assert len(posts) == 2

@@ -13,7 +13,7 @@ import pytest
 
 from orchestrator.catalog.github_source import GitHubCatalogSource
 from orchestrator.catalog.governance import change_permission
-from orchestrator.catalog.sync import GitHubCatalogSync
+from orchestrator.catalog.sync import CatalogProcessor, GitHubCatalogSync
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.process import WorkerPool
 from orchestrator.github_client import GitHubSettings, github_client
@@ -185,7 +185,7 @@ async def test_rate_limit_defers_the_sync_without_losing_state(
     await sync.sync()
     area.commit(REPO, "main", {"catalog/networking/dns.yaml": None}, "retire dns")
     gh.rate_limit_remaining = 0
-    report = await sync.sync()
+    report = await CatalogProcessor(sync).run_once()  # the processor's cycle
     assert report.deferred_seconds is not None
     assert report.deferred_seconds > 0
     assert "rate limit" in (report.error or "")

@@ -61,14 +61,21 @@ def chain() -> list[dict[str, Any]]:
     return actions
 
 
+@pytest.mark.parametrize(
+    ("mode", "phases"),
+    [
+        ("one-job-per-action", PHASES),
+        ("chain-in-one-job", ["before-call", "after-call"]),
+    ],
+)
 async def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(
-    services: Services, target: RestTarget, tmp_path: Path
+    services: Services, target: RestTarget, tmp_path: Path, mode: str, phases: list[str]
 ) -> None:
     await store_item(services, item_document("fault-item", chain()))
     points: list[dict[str, str]] = []
     requests: list[str] = []
     for action_id in ACTIONS:
-        for phase in PHASES:
+        for phase in phases:
             request_id = await submit(services, "fault-item", {"instanceName": f"r{len(requests)}"})
             requests.append(request_id)
             points.append({"request": request_id, "action": action_id, "phase": phase})
@@ -85,6 +92,7 @@ async def test_sigkill_at_every_step_loses_nothing_and_duplicates_nothing(
                 services.database_url,
                 target.base_url,
                 str(plan),
+                mode,
             ],
             cwd=ROOT,
             capture_output=True,

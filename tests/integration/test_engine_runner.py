@@ -117,8 +117,8 @@ async def submit(services: Services, **fields: Any) -> str:
 async def test_two_action_chain_completes_with_outputs_flowing(services: Services) -> None:
     executor = ScriptedExecutor()
     request_id = await submit(services, credentialMode="provided", adminPassword=SECRET)
-    # two actions and the completion notice
-    assert await drain(make_worker(services, executor)) == 3
+    # one job runs both actions (the second goes on in the same job), then the completion notice
+    assert await drain(make_worker(services, executor)) == 2
 
     assert executor.executed() == ["provision", "register"]
     provision, register = executor.runs
@@ -401,10 +401,10 @@ async def test_stalled_lease_is_reclaimed_and_stale_delivery_ignored(services: S
     again = await rescuer.queue.claim("rescuer", rescuer.kinds)
     assert again is not None
     assert (again.id, again.receives, again.locked_by) == (first.id, 2, "rescuer")
-    await rescuer.process(again)
-    assert executor.executed() == ["provision"]
+    await rescuer.process(again)  # runs the chain: register goes on in the same job
+    assert executor.executed() == ["provision", "register"]
     await stalled.process(first)  # the stalled worker wakes up: its delivery is stale
-    assert executor.executed() == ["provision"]  # it ran nothing
+    assert executor.executed() == ["provision", "register"]  # it ran nothing
     await drain(rescuer)
 
     assert executor.executed() == ["provision", "register"]

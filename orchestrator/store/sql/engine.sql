@@ -175,3 +175,9 @@ UPDATE request_actions
 SET deadline_at = COALESCE(deadline_at, now() + make_interval(secs => %(timeout_seconds)s))
 WHERE id = %(id)s
 RETURNING deadline_at;
+
+-- name: queue_continue_job
+-- The run-action job in hand goes on with the request's next action (recorded with the result).
+UPDATE jobs
+SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+WHERE id = %(id)s;

@@ -1,0 +1,56 @@
+"""The queue interface the worker, the chain runner and the worker pool are written against.
+
+Two backends satisfy it: ``PgQueue`` (the default: PostgreSQL alone) and ``SqsQueue`` (SQS
+decides who receives which job when; the ``jobs`` table stays the source of truth). Both keep
+the same contract, so the engine's at-least-once reasoning holds on either:
+
+* ``enqueue`` writes the job on the caller's connection, inside the caller's transaction;
+* ``claim`` hands one delivery of a due job to one worker, with a lease;
+* ``still_held`` and ``complete`` accept the caller's connection, so a handler can check its
+  lease and finish the job in the same transaction as the state change it records;
+* ``retry_later`` gives the job back (or dead-letters it after its last receive);
+* ``heartbeat`` extends the lease of long work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, QueueDepth
+from orchestrator.store.database import Connection
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "Job", "Queue", "QueueDepth"]
+
+
+class Queue(Protocol):
+    """What a queue backend offers the engine (see the module docstring)."""
+
+    async def enqueue(
+        self,
+        conn: Connection,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        request_id: Any = None,
+        delay: float = 0.0,
+        dedupe_key: str | None = None,
+        max_receives: int | None = None,
+    ) -> int | None: ...
+
+    async def claim(
+        self,
+        worker_id: str,
+        kinds: Sequence[str],
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> Job | None: ...
+
+    async def complete(self, job: Job, conn: Connection | None = None) -> bool: ...
+
+    async def still_held(self, job: Job, conn: Connection | None = None) -> bool: ...
+
+    async def retry_later(self, job: Job, delay: float, error: str) -> bool: ...
+
+    async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool: ...
+
+    async def depth(self) -> QueueDepth: ...

@@ -1,1 +1,0 @@
-"""Identity: API tokens, principals and the `pao tokens` command."""

@@ -1,0 +1,54 @@
+-- The SQS queue backend (orchestrator/engine/sqs_queue.py): the jobs table stays the source of
+-- truth; these queries lease a job on a received message and drain the outbox.
+
+-- name: sqs_claim_job
+-- Lease the job a received message names (the row was read FOR UPDATE just before). Receives
+-- never go down: the job's own count, or SQS's count for this message when that is higher.
+UPDATE jobs
+SET status = 'running', receives = GREATEST(receives + 1, %(receive_count)s),
+    locked_by = %(locked_by)s,
+    locked_until = now() + make_interval(secs => %(lease_seconds)s)
+WHERE id = %(id)s
+RETURNING *;
+
+-- name: sqs_job_for_message
+-- The job a message names, locked, with whether it is due and whether its lease ran out.
+SELECT j.*, j.run_after <= now() + make_interval(secs => %(tolerance_seconds)s) AS due,
+       GREATEST(0, EXTRACT(EPOCH FROM j.run_after - now()))::float8 AS wait_seconds,
+       (j.locked_until IS NULL OR j.locked_until <= now()) AS lease_expired
+FROM jobs j WHERE j.id = %(id)s
+FOR UPDATE;
+
+-- name: sqs_complete
+-- Complete the job if this delivery holds it; either way say whether the job is finished (then
+-- its message can be deleted). The outer SELECT sees the row as it was before the UPDATE.
+WITH done AS (
+    UPDATE jobs
+    SET status = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
+    WHERE id = %(id)s AND status = 'running' AND locked_by = %(worker_id)s
+      AND receives = %(receives)s
+    RETURNING id
+)
+SELECT EXISTS (SELECT 1 FROM done) AS completed,
+       (SELECT status FROM jobs WHERE id = %(id)s) AS status;
+
+-- name: sqs_outbox_due
+-- Unsent outbox rows whose job is due within the send-ahead window (SQS delays at most 15
+-- minutes, so later jobs wait here), plus rows whose job no longer needs a message.
+SELECT o.id, o.job_id, j.kind, j.status AS job_status,
+       GREATEST(0, EXTRACT(EPOCH FROM j.run_after - now()))::float8 AS delay_seconds
+FROM outbox o
+JOIN jobs j ON j.id = o.job_id
+WHERE o.sent_at IS NULL
+  AND (j.run_after <= now() + make_interval(secs => %(ahead_seconds)s)
+       OR j.status NOT IN ('ready', 'running'))
+ORDER BY o.id
+LIMIT %(limit)s
+FOR UPDATE OF o SKIP LOCKED;
+
+-- name: sqs_outbox_mark_sent
+UPDATE outbox SET sent_at = now() WHERE id = ANY(%(ids)s);
+
+-- name: sqs_outbox_pending
+-- How many outbox rows are still unsent (for depth and tests).
+SELECT count(*) AS pending FROM outbox WHERE sent_at IS NULL;
