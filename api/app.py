@@ -14,6 +14,8 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from api.auth import PUBLIC_PATHS, AuthMiddleware
+from api.controllers.audit import AuditController
 from api.controllers.catalog import CatalogController
 from api.controllers.github import GitHubWebhookController
 from api.controllers.requests import RequestsController
@@ -72,6 +74,7 @@ def create_app(
 
     return Litestar(
         route_handlers=[
+            AuditController,
             CatalogController,
             GitHubWebhookController,
             RequestsController,
@@ -89,7 +92,8 @@ def create_app(
                 RequestContextMiddleware,
                 header=settings.api.correlation_id_header,
                 metrics=metrics,
-            )
+            ),
+            DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
         ],
         lifespan=[lifespan],
         state=State(

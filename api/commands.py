@@ -49,6 +49,14 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port
+    if settings.auth.mode == "aws-iam":
+        from orchestrator.identity.aws_iam import parse_principals
+
+        try:
+            parse_principals(settings.auth.iam_principals)
+        except ValueError as exc:
+            print(f"pao {args.command}: {exc}", file=sys.stderr)
+            return 2
     if settings.auth.mode == "none" and not _is_loopback(host):
         print(
             f"pao {args.command}: refusing to listen on {host} with PAO_AUTH_MODE=none; "
@@ -56,18 +64,14 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if settings.auth.mode != "none":
-        print(
-            f"pao {args.command}: PAO_AUTH_MODE={settings.auth.mode} is not available yet",
-            file=sys.stderr,
+    from orchestrator.observability import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    if settings.auth.mode == "none":
+        logging.getLogger(__name__).warning(
+            "authentication is off (PAO_AUTH_MODE=none): every caller is the local admin; "
+            "loopback only"
         )
-        return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger(__name__).warning(
-        "authentication is off (PAO_AUTH_MODE=none): every caller is the local admin; loopback only"
-    )
     print(
         f"PAO {args.command}: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/api/v1/docs)"
     )

@@ -17,14 +17,15 @@ def provide_services(state: State) -> Services:
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    """The caller. Auth mode `none` (loopback only) makes everyone the one local admin."""
+    """The caller, authenticated by ``api.auth.AuthMiddleware`` (auth mode `none`, loopback
+    only, makes everyone the one local admin)."""
+    from api.auth import local_admin
+
+    user = request.scope.get("user")
+    if isinstance(user, Principal):
+        return user
     services: Services = state.services
-    return Principal(
-        email=services.settings.auth.local_user,
-        name="Local administrator",
-        teams=("platform",),
-        roles=("admin",),
-    )
+    return local_admin(services)
 
 
 def provide_correlation_id(request: Request[Any, Any, Any]) -> str:

@@ -46,6 +46,8 @@ class ProblemDetails(msgspec.Struct, omit_defaults=True):
 
 _DESCRIPTIONS = {
     400: "malformed request (parameters or body)",
+    401: "no valid credentials (see WWW-Authenticate)",
+    403: "authenticated, but not allowed",
     404: "no such resource",
     409: "the resource's state does not allow this",
     413: "request body too large",

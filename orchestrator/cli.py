@@ -150,6 +150,12 @@ def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
         from orchestrator.engine.commands import add_worker_parser
 
         add_worker_parser(commands)
+        from orchestrator.identity.commands import add_tokens_parser
+
+        add_tokens_parser(commands)
+        from orchestrator.identity.maintenance import add_maintenance_parser
+
+        add_maintenance_parser(commands)
         _register_face_commands(commands)
     return parser
 

@@ -62,6 +62,13 @@ class AuthSettings:
     admin_teams: tuple[str, ...] = ("platform",)
     operator_teams: tuple[str, ...] = ()
     token_ttl_days: int = 90
+    write_rate_per_minute: int = 60  # per principal, API write calls; 0: no limit
+    iam_source: str = "sts"  # aws-iam: sts (presigned GetCallerIdentity) | gateway
+    iam_principals: str = "{}"  # aws-iam: JSON ARN (or prefix*) -> email, name, teams, roles
+    iam_server_id: str = "pao"  # aws-iam: signed x-pao-server-id value
+    sts_endpoint_url: str = "https://sts.amazonaws.com"  # aws-iam: the only STS called
+    retention_request_days: int = 90  # `pao maintenance`: finished requests
+    retention_audit_days: int = 365  # `pao maintenance`: audit rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,7 @@ class Settings:
     github: GitHubSettings = field(default_factory=GitHubSettings)
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (orchestrator/observability.py)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +147,7 @@ class Settings:
             github=GitHubSettings.from_environment(source),
             template_environment={name: source[name] for name in allow if name and name in source},
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
         )
         if settings.catalog.github_repo is not None:
             if "/" not in settings.catalog.github_repo.strip("/"):
@@ -185,6 +194,13 @@ def _auth_settings(reader: _Reader) -> AuthSettings:
         admin_teams=teams("PAO_ADMIN_TEAMS", "platform"),
         operator_teams=teams("PAO_OPERATOR_TEAMS", ""),
         token_ttl_days=reader.integer("PAO_TOKEN_TTL_DAYS", 90, minimum=1),
+        write_rate_per_minute=reader.integer("PAO_WRITE_RATE_PER_MINUTE", 60, minimum=0),
+        iam_source=reader.choice("PAO_IAM_SOURCE", "sts", ("sts", "gateway")),
+        iam_principals=reader.text("PAO_IAM_PRINCIPALS", "{}") or "{}",
+        iam_server_id=reader.text("PAO_IAM_SERVER_ID", "pao") or "pao",
+        sts_endpoint_url=reader.text("PAO_STS_ENDPOINT_URL", "https://sts.amazonaws.com"),
+        retention_request_days=reader.integer("PAO_RETENTION_REQUEST_DAYS", 90, minimum=1),
+        retention_audit_days=reader.integer("PAO_RETENTION_AUDIT_DAYS", 365, minimum=1),
     )
 
 
@@ -279,7 +295,19 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_AUTH_MODE", "none", "none (loopback only) | token | aws-iam"),
     ("PAO_ADMIN_TEAMS", "platform", "comma-separated teams whose members are PAO admins"),
     ("PAO_OPERATOR_TEAMS", "", "comma-separated teams whose members operate every request"),
+    (
+        "LOG_FORMAT",
+        "text",
+        "text, or json: one object a line with correlation id, request id, user",
+    ),
     ("PAO_TOKEN_TTL_DAYS", "90", "default lifetime of tokens made by `pao tokens create`"),
+    ("PAO_IAM_SOURCE", "sts", "aws-iam: sts (presigned GetCallerIdentity) or gateway"),
+    ("PAO_IAM_PRINCIPALS", "{}", "aws-iam: JSON map of ARN (or prefix*) to email, teams, roles"),
+    ("PAO_IAM_SERVER_ID", "pao", "aws-iam: the x-pao-server-id value clients sign"),
+    ("PAO_STS_ENDPOINT_URL", "https://sts.amazonaws.com", "aws-iam: the only STS PAO calls"),
+    ("PAO_WRITE_RATE_PER_MINUTE", "60", "API write calls per caller a minute (429); 0: no limit"),
+    ("PAO_RETENTION_REQUEST_DAYS", "90", "`pao maintenance`: keep finished requests this long"),
+    ("PAO_RETENTION_AUDIT_DAYS", "365", "`pao maintenance`: keep audit rows this long"),
     (
         "PAO_TEMPLATE_ENV_ALLOWLIST",
         "",

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
+from api.auth import admin_only, catalog_owners
 from api.problems import problem_responses
 from orchestrator.catalog.service import SyncResult
 from orchestrator.errors import NotAvailable
@@ -64,6 +65,7 @@ class CatalogController(Controller):
         "/refresh",
         summary="Sync the catalog now",
         status_code=200,
+        guards=[admin_only],
         responses=problem_responses(501),
     )
     async def refresh(self, services: Services) -> dict[str, Any]:
@@ -78,6 +80,7 @@ class CatalogController(Controller):
     @get(
         "/validation-errors",
         summary="Problems found in the catalog by the last sync",
+        guards=[catalog_owners],
         responses=problem_responses(),
     )
     async def validation_errors(self, services: Services) -> dict[str, Any]:

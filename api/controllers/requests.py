@@ -9,7 +9,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from psycopg.types.json import Jsonb
 
+from api.auth import policy_of, require_request
 from api.problems import problem_responses
+from orchestrator.access import request_scope
 from orchestrator.errors import ValidationFailed
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
 from orchestrator.requests.service import Principal, RequestDraft
@@ -147,6 +149,7 @@ class RequestsController(Controller):
     async def list_requests(
         self,
         services: Services,
+        principal: Principal,
         status: Status = None,
         catalog_item: str | None = None,
         user: str | None = Parameter(default=None, description="requester email"),
@@ -161,13 +164,17 @@ class RequestsController(Controller):
             cursor=cursor,
             limit=limit,
             with_total=include_total,
+            visible_to=request_scope(policy_of(services), principal).params(),
         )
         return page(items, next_cursor, total, limit)
 
     @get(
         "/{request_id:uuid}", summary="A request with its actions", responses=problem_responses(404)
     )
-    async def detail(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+    async def detail(
+        self, services: Services, principal: Principal, request_id: uuid.UUID
+    ) -> dict[str, Any]:
+        await require_request(services, principal, request_id)
         return await services.requests.detail(request_id)
 
     @get(
@@ -175,7 +182,10 @@ class RequestsController(Controller):
         summary="Where a request stands",
         responses=problem_responses(404),
     )
-    async def status(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+    async def status(
+        self, services: Services, principal: Principal, request_id: uuid.UUID
+    ) -> dict[str, Any]:
+        await require_request(services, principal, request_id)
         return await services.requests.status(request_id)
 
     @get(
@@ -186,10 +196,12 @@ class RequestsController(Controller):
     async def logs(
         self,
         services: Services,
+        principal: Principal,
         request_id: uuid.UUID,
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
     ) -> dict[str, Any]:
+        await require_request(services, principal, request_id)
         from orchestrator.pagination import decode_cursor, encode_cursor
 
         after = int(decode_cursor(cursor, "after")["after"]) if cursor else 0
@@ -206,6 +218,7 @@ class RequestsController(Controller):
     async def retry(
         self, services: Services, principal: Principal, correlation_id: str, request_id: uuid.UUID
     ) -> dict[str, Any]:
+        await require_request(services, principal, request_id, "retry")
         return await services.requests.retry(request_id, principal, correlation_id)
 
     @post(
@@ -222,6 +235,7 @@ class RequestsController(Controller):
         request_id: uuid.UUID,
         data: Decision | None = None,
     ) -> dict[str, Any]:
+        await require_request(services, principal, request_id, "abort")
         reason = data.reason if data else "no reason given"
         return await services.requests.abort(request_id, principal, reason, correlation_id)
 
@@ -239,6 +253,7 @@ class RequestsController(Controller):
         request_id: uuid.UUID,
         data: Decision | None = None,
     ) -> dict[str, Any]:
+        await require_request(services, principal, request_id, "escalate")
         reason = data.reason if data else "no reason given"
         return await services.requests.escalate(request_id, principal, reason, correlation_id)
 
@@ -247,7 +262,10 @@ class RequestsController(Controller):
         summary="The escalation ticket of a request",
         responses=problem_responses(404),
     )
-    async def escalation(self, services: Services, request_id: uuid.UUID) -> dict[str, Any]:
+    async def escalation(
+        self, services: Services, principal: Principal, request_id: uuid.UUID
+    ) -> dict[str, Any]:
+        await require_request(services, principal, request_id)
         return await services.requests.escalation(request_id)
 
 

@@ -8,6 +8,7 @@ from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 
+from api.auth import admin_only
 from api.metrics import Metrics
 from orchestrator import __version__
 from orchestrator.engine.pg_queue import PgQueue
@@ -45,7 +46,7 @@ class SystemController(Controller):
     async def version(self) -> dict[str, str]:
         return {"name": "pao", "version": __version__, "api": "v1"}
 
-    @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
+    @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT, guards=[admin_only])
     async def metrics(self, state: State, services: Services) -> Response[bytes]:
         metrics: Metrics = state.metrics
         metrics.cache_hit_ratio.set(services.cache_stats.hit_ratio)

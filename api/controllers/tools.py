@@ -8,6 +8,7 @@ import msgspec
 from litestar import Controller, post
 from litestar.datastructures import State
 
+from api.auth import catalog_owners
 from api.problems import problem_responses
 from orchestrator.catalog.governance import change_permission
 from orchestrator.catalog.validator import CatalogValidator
@@ -40,6 +41,7 @@ class VariablesTest(msgspec.Struct, forbid_unknown_fields=True):
 
 class ToolsController(Controller):
     tags = ("platform tools",)
+    guards = (catalog_owners,)
 
     @post(
         "/api/v1/validate/catalog-item",

@@ -315,6 +315,7 @@ class RequestService:
         cursor: str | None,
         limit: int,
         with_total: bool,
+        visible_to: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], str | None, int | None]:
         after = decode_cursor(cursor, "c", "i") if cursor else None
         try:
@@ -330,6 +331,8 @@ class RequestService:
             "after_created": after_created,
             "after_id": after_id,
             "limit": limit + 1,
+            # who may see what (orchestrator.access.request_scope); None: everything
+            **(visible_to or {"see_all": True, "viewer_email": "", "viewer_teams": []}),
         }
         async with self.db.connection() as conn:
             cur = await conn.execute(QUERIES.list_requests, params)

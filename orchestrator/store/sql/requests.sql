@@ -49,6 +49,10 @@ FROM requests
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(catalog_item)s::text IS NULL OR catalog_item_id = %(catalog_item)s)
   AND (%(user)s::text IS NULL OR requester_email = %(user)s)
+  AND (%(see_all)s::boolean OR requester_email = %(viewer_email)s
+       OR requester_teams && %(viewer_teams)s::text[]
+       OR catalog_item_id IN (SELECT id FROM catalog_items
+                              WHERE owner_team = ANY(%(viewer_teams)s::text[])))
   AND (%(after_created)s::timestamptz IS NULL
        OR (created_at, id) < (%(after_created)s::timestamptz, %(after_id)s::uuid))
 ORDER BY created_at DESC, id DESC
@@ -59,7 +63,11 @@ SELECT count(*) AS total
 FROM requests
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(catalog_item)s::text IS NULL OR catalog_item_id = %(catalog_item)s)
-  AND (%(user)s::text IS NULL OR requester_email = %(user)s);
+  AND (%(user)s::text IS NULL OR requester_email = %(user)s)
+  AND (%(see_all)s::boolean OR requester_email = %(viewer_email)s
+       OR requester_teams && %(viewer_teams)s::text[]
+       OR catalog_item_id IN (SELECT id FROM catalog_items
+                              WHERE owner_team = ANY(%(viewer_teams)s::text[])));
 
 -- name: insert_request_log
 INSERT INTO request_logs (request_id, action_id, level, event, message, details, correlation_id)

@@ -1,0 +1,250 @@
+"""Authentication for the REST API, and the guards that apply the core's policy.
+
+One middleware authenticates every route except the public ones (health, version, the OpenAPI
+document, and the GitHub webhook, which proves itself by its signature):
+
+- ``none``: every caller is the one local admin (``pao api`` refuses non-loopback binds);
+- ``token``: ``Authorization: Bearer pao_...`` issued by ``pao tokens create``; unknown, expired
+  or revoked tokens get 401 with ``WWW-Authenticate``.
+
+Authorisation is decided by ``orchestrator.access``; here it is mapped to HTTP: 401 without
+valid credentials, 403 when authenticated but not allowed, 404 for a request of another team
+(its existence is not revealed: the answer is the same as for an id that does not exist).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from typing import Any
+
+import httpx
+from litestar.connection import ASGIConnection
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+)
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from orchestrator.access import (
+    AccessPolicy,
+    can_administer,
+    can_decide,
+    can_read_request,
+    can_use_platform_tools,
+)
+from orchestrator.errors import NotFound
+from orchestrator.identity.aws_iam import (
+    IamError,
+    StsVerifier,
+    gateway_arn,
+    parse_principals,
+    principal_for,
+)
+from orchestrator.identity.tokens import TokenStore
+from orchestrator.observability import bind
+from orchestrator.requests.service import Principal
+from orchestrator.services import Services
+from orchestrator.store.queries import QUERIES
+
+PUBLIC_PATHS = [
+    r"^/api/v1/health",
+    r"^/api/v1/version$",
+    r"^/api/v1/github/webhook$",
+    r"^/api/v1/docs",
+    r"^/api/v1/openapi",
+    r"^/api/v1/oauth2-redirect\.html$",
+    r"^/api/v1/?$",
+    r"^/api/v1/(swagger|redoc|elements|rapidoc|scalar)",
+]
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao"'}
+IAM_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao", error="invalid_token"'}
+
+
+def local_admin(services: Services) -> Principal:
+    return Principal(
+        email=services.settings.auth.local_user,
+        name="Local administrator",
+        teams=("platform",),
+        roles=("admin",),
+    )
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        services: Services = connection.app.state.services
+        mode = services.settings.auth.mode
+        correlation_id = connection.scope.get("state", {}).get("correlation_id")
+        bind(correlation_id=correlation_id, request_id=str(uuid.uuid4()), user="-")
+        if mode == "none":
+            bind(user=services.settings.auth.local_user)
+            return AuthenticationResult(user=local_admin(services), auth="none")
+        if mode == "aws-iam":
+            principal = await self._iam(connection, services)
+        else:
+            principal = await self._token(connection, services)
+        bind(user=principal.email)
+        if connection.scope.get("method") in WRITE_METHODS:
+            _limiter(connection, services.settings.auth.write_rate_per_minute).check(
+                principal.email
+            )
+        return AuthenticationResult(user=principal, auth=mode)
+
+    async def _iam(
+        self, connection: ASGIConnection[Any, Any, Any, Any], services: Services
+    ) -> Principal:
+        auth = services.settings.auth
+        mapping = parse_principals(auth.iam_principals)
+        if auth.iam_source == "gateway":
+            arn = gateway_arn(connection.scope)
+            if arn is None:
+                raise NotAuthorizedException(
+                    "no API Gateway IAM identity on this call", headers=IAM_CHALLENGE
+                )
+        else:
+            header = connection.headers.get("authorization", "")
+            scheme, _, credentials = header.partition(" ")
+            if scheme.lower() != "bearer" or not credentials.strip():
+                raise NotAuthorizedException(
+                    "authentication required: send 'Authorization: Bearer pao-sts-v1.<...>'",
+                    headers=IAM_CHALLENGE,
+                )
+            verifier = _sts_verifier(connection, auth.sts_endpoint_url, auth.iam_server_id)
+            try:
+                async with httpx.AsyncClient(follow_redirects=False) as client:
+                    arn = await verifier.caller_arn(credentials.strip(), client)
+            except IamError as exc:
+                raise NotAuthorizedException(str(exc), headers=IAM_CHALLENGE) from None
+        principal = principal_for(arn, mapping)
+        if principal is None:
+            raise NotAuthorizedException(
+                "this AWS identity is not mapped to a PAO user", headers=IAM_CHALLENGE
+            )
+        return principal
+
+    async def _token(
+        self, connection: ASGIConnection[Any, Any, Any, Any], services: Services
+    ) -> Principal:
+        header = connection.headers.get("authorization", "")
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise NotAuthorizedException(
+                "authentication required: send 'Authorization: Bearer <token>'", headers=CHALLENGE
+            )
+        principal = await TokenStore(services.db).authenticate(credentials.strip())
+        if principal is None:
+            raise NotAuthorizedException(
+                "the token is unknown, expired or revoked",
+                headers={"WWW-Authenticate": 'Bearer realm="pao", error="invalid_token"'},
+            )
+        return principal
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WriteRateLimiter:
+    """Per-principal fixed one-minute windows, in this process (each API instance counts its
+    own calls: the limit is a guard against runaway clients, not a quota)."""
+
+    def __init__(self, per_minute: int, clock: Any = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = self.clock()
+        window = int(now // 60)
+        with self._lock:
+            if len(self._windows) > 10_000:  # forget old windows; bounded memory
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+            start, count = self._windows.get(key, (window, 0))
+            if start != window:
+                count = 0
+            if count >= self.per_minute:
+                retry_after = max(1, math.ceil((window + 1) * 60 - now))
+                raise TooManyRequestsException(
+                    f"more than {self.per_minute} write calls this minute; retry later",
+                    headers={"Retry-After": str(retry_after)},
+                )
+            self._windows[key] = (window, count + 1)
+
+
+def _sts_verifier(
+    connection: ASGIConnection[Any, Any, Any, Any], endpoint: str, server_id: str
+) -> StsVerifier:
+    """One verifier per app: it remembers the signatures already used."""
+    state = connection.app.state
+    verifier = state.get("sts_verifier")
+    if not isinstance(verifier, StsVerifier):
+        verifier = StsVerifier(endpoint, server_id)
+        state["sts_verifier"] = verifier
+    return verifier
+
+
+def _limiter(connection: ASGIConnection[Any, Any, Any, Any], per_minute: int) -> WriteRateLimiter:
+    state = connection.app.state
+    limiter = state.get("write_rate_limiter")
+    if not isinstance(limiter, WriteRateLimiter):
+        limiter = WriteRateLimiter(per_minute)
+        state["write_rate_limiter"] = limiter
+    return limiter
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise NotAuthorizedException("authentication required", headers=CHALLENGE)
+    return user
+
+
+def policy_of(services: Services) -> AccessPolicy:
+    return AccessPolicy.from_settings(services.settings.auth)
+
+
+async def admin_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: PAO admins only (catalog refresh, audit trail, metrics)."""
+    services: Services = connection.app.state.services
+    if not can_administer(policy_of(services), principal_of(connection)):
+        raise PermissionDeniedException("this is for PAO admins (PAO_ADMIN_TEAMS or role admin)")
+
+
+async def catalog_owners(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Guard: platform tools are for teams owning a catalog item, operators and admins."""
+    services: Services = connection.app.state.services
+    principal = principal_of(connection)
+    policy = policy_of(services)
+    owned: list[str] = []
+    if not policy.sees_everything(principal) and principal.teams:
+        async with services.db.connection() as conn:
+            cur = await conn.execute(QUERIES.identity_owner_teams, {"teams": list(principal.teams)})
+            owned = [row["owner_team"] for row in await cur.fetchall()]
+    if not can_use_platform_tools(policy, principal, owned):
+        raise PermissionDeniedException("platform tools are for teams that own catalog items")
+
+
+async def require_request(
+    services: Services, principal: Principal, request_id: uuid.UUID, decision: str | None = None
+) -> None:
+    """Raise NotFound (also for another team's request) or 403 unless ``principal`` may read
+    the request, or take ``decision`` on it."""
+    async with services.db.connection() as conn:
+        cur = await conn.execute(QUERIES.identity_request_facts, {"id": request_id})
+        row = await cur.fetchone()
+    policy = policy_of(services)
+    owner = row["owner_team"] if row is not None else None
+    if row is None or not can_read_request(policy, principal, row, owner):
+        raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+    if decision is not None and not can_decide(policy, principal, row, owner, decision):
+        raise PermissionDeniedException(f"you may not {decision} this request")

@@ -1,0 +1,1 @@
+"""Identity: API tokens, principals and the `pao tokens` command."""

@@ -1,0 +1,78 @@
+"""Structured JSON logs: one object per line with the correlation id, request id and user.
+
+The faces set the context (``log_context``) once per call; every record logged while it is set
+carries it, whichever module logs. Secrets are redacted from the message before it is written:
+PAO tokens, bearer credentials and ``password=``/``secret=``/``token=`` style values. Chosen
+with ``LOG_FORMAT=json`` (the default, ``text``, keeps the plain one-line format).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+_CONTEXT: ContextVar[dict[str, str]] = ContextVar("pao_log_context", default={})  # noqa: B039
+_SECRETS = re.compile(
+    r"(pao_[A-Za-z0-9_-]{20,})"
+    r"|((?i:bearer)\s+)[^\s,;]+"
+    r"|((?i:password|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def redact(text: str) -> str:
+    def mask(match: re.Match[str]) -> str:
+        if match.group(1):
+            return "pao_****"
+        return (match.group(2) or match.group(3) or "") + "****"
+
+    return _SECRETS.sub(mask, text)
+
+
+@contextmanager
+def log_context(**values: str | None) -> Iterator[None]:
+    """Add ``values`` (correlation_id, request_id, user, ...) to every record in this block."""
+    merged = {**_CONTEXT.get(), **{k: v for k, v in values.items() if v}}
+    token = _CONTEXT.set(merged)
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bind(**values: str | None) -> None:
+    """Add ``values`` to the context until the current task ends (asyncio copies contexts per
+    task, so this never leaks into another request)."""
+    _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in values.items() if v}})
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            **_CONTEXT.get(),
+        }
+        if record.exc_info:
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Root logging for a PAO process: JSON lines or the plain text format."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
