@@ -50,6 +50,7 @@ def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
         secret_environment=env,
         secrets=SecretSettings.from_environment(env),
         jira=JiraSettings.from_environment(env),
+        terraform=TerraformSettings.from_environment(env),
         github=GitHubSettings.from_environment(env),
         rest_api=RestApiSettings(
             allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),
