@@ -23,8 +23,9 @@ from api.controllers.system import SystemController
 from api.controllers.tools import ToolsController
 from api.deps import provide_correlation_id, provide_principal, provide_services
 from api.metrics import Metrics
-from api.problems import EXCEPTION_HANDLERS
+from api.problems import EXCEPTION_HANDLERS, document_access, security_components
 from api.request_context import RequestContextMiddleware
+from api.tracing import TracingMiddleware
 from orchestrator import __version__
 from orchestrator.engine.executor import Registry
 from orchestrator.services import Services, open_services
@@ -43,6 +44,10 @@ def create_app(
     """Build the app. Without ``services`` it opens them at start-up and closes them at exit.
     ``background`` (``pao serve``'s worker pool) runs beside the API until shutdown."""
     metrics = Metrics()
+    if settings.engine.queue_backend == "sqs":  # /metrics reports SQS's own counts too
+        from orchestrator.engine.sqs_queue import SqsQueueStats
+
+        metrics.engine.watch_sqs(SqsQueueStats.from_settings(settings.engine))
 
     @asynccontextmanager
     async def run_background(opened: Services) -> AsyncIterator[None]:
@@ -72,7 +77,7 @@ def create_app(
         finally:
             await opened.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuditController,
             CatalogController,
@@ -93,6 +98,7 @@ def create_app(
                 header=settings.api.correlation_id_header,
                 metrics=metrics,
             ),
+            *([DefineMiddleware(TracingMiddleware)] if settings.tracing.enabled else []),
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
         ],
         lifespan=[lifespan],
@@ -107,8 +113,11 @@ def create_app(
             description="Self-service catalog, requests and their fulfillment.",
             path="/api/v1",
             render_plugins=[SwaggerRenderPlugin(path="/docs")],
+            components=security_components(settings.auth),
         ),
     )
+    document_access(app, settings.auth, PUBLIC_PATHS)
+    return app
 
 
 def app_from_env() -> Litestar:

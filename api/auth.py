@@ -5,7 +5,10 @@ document, and the GitHub webhook, which proves itself by its signature):
 
 - ``none``: every caller is the one local admin (``pao api`` refuses non-loopback binds);
 - ``token``: ``Authorization: Bearer pao_...`` issued by ``pao tokens create``; unknown, expired
-  or revoked tokens get 401 with ``WWW-Authenticate``.
+  or revoked tokens get 401 with ``WWW-Authenticate``;
+- ``aws-iam``: the caller's AWS identity, from API Gateway's verified request context or from a
+  signed ``sts:GetCallerIdentity`` PAO replays to STS (``orchestrator.identity.aws_iam``);
+  refused, replayed, stale or unmapped identities get 401, an STS that cannot answer 503.
 
 Authorisation is decided by ``orchestrator.access``; here it is mapped to HTTP: 401 without
 valid credentials, 403 when authenticated but not allowed, 404 for a request of another team
@@ -14,6 +17,7 @@ valid credentials, 403 when authenticated but not allowed, 404 for a request of 
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -25,11 +29,15 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
+    ServiceUnavailableException,
     TooManyRequestsException,
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware._utils import should_bypass_middleware  # the base class's own test
+from litestar.types import Receive, Scope, Send
 
+from api.request_context import random_id
 from orchestrator.access import (
     AccessPolicy,
     can_administer,
@@ -40,6 +48,7 @@ from orchestrator.access import (
 from orchestrator.errors import NotFound
 from orchestrator.identity.aws_iam import (
     IamError,
+    StsUnavailable,
     StsVerifier,
     gateway_arn,
     parse_principals,
@@ -63,6 +72,7 @@ PUBLIC_PATHS = [
 ]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao"'}
 IAM_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao", error="invalid_token"'}
+log = logging.getLogger(__name__)
 
 
 def local_admin(services: Services) -> Principal:
@@ -75,16 +85,50 @@ def local_admin(services: Services) -> Principal:
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
+    _admin: tuple[Services, Principal] | None = None
+
+    def _local_admin(self, services: Services) -> Principal | None:
+        """In mode ``none``, the local admin, built once per services object (a frozen value,
+        safe to share); otherwise None."""
+        if self._admin is None or self._admin[0] is not services:
+            if services.settings.auth.mode != "none":
+                return None
+            self._admin = (services, local_admin(services))
+        return self._admin[1]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Mode ``none`` on the hot path: the same outcome as ``authenticate_request`` (the user
+        and the log context are set on every route that is not public) without building a
+        connection object and an authentication result per call."""
+        services: Services | None = scope["litestar_app"].state.get("services")
+        principal = self._local_admin(services) if services is not None else None
+        if principal is None:
+            await super().__call__(scope, receive, send)
+            return
+        if not should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            correlation_id = scope.get("state", {}).get("correlation_id")
+            bind(correlation_id=correlation_id, request_id=random_id(), user=principal.email)
+            scope["user"] = principal
+            scope["auth"] = "none"
+        await self.app(scope, receive, send)
+
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         services: Services = connection.app.state.services
         mode = services.settings.auth.mode
         correlation_id = connection.scope.get("state", {}).get("correlation_id")
-        bind(correlation_id=correlation_id, request_id=str(uuid.uuid4()), user="-")
-        if mode == "none":
-            bind(user=services.settings.auth.local_user)
-            return AuthenticationResult(user=local_admin(services), auth="none")
+        if mode == "none":  # ``__call__`` handles this mode itself; kept for completeness
+            principal = local_admin(services)
+            bind(correlation_id=correlation_id, request_id=random_id(), user=principal.email)
+            return AuthenticationResult(user=principal, auth="none")
+        bind(correlation_id=correlation_id, request_id=random_id(), user="-")
         if mode == "aws-iam":
             principal = await self._iam(connection, services)
         else:
@@ -112,7 +156,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             scheme, _, credentials = header.partition(" ")
             if scheme.lower() != "bearer" or not credentials.strip():
                 raise NotAuthorizedException(
-                    "authentication required: send 'Authorization: Bearer pao-sts-v1.<...>'",
+                    "authentication required: send 'Authorization: Bearer pao-sts-v2.<...>'",
                     headers=IAM_CHALLENGE,
                 )
             verifier = _sts_verifier(connection, auth.sts_endpoint_url, auth.iam_server_id)
@@ -121,6 +165,12 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                     arn = await verifier.caller_arn(credentials.strip(), client)
             except IamError as exc:
                 raise NotAuthorizedException(str(exc), headers=IAM_CHALLENGE) from None
+            except StsUnavailable as exc:
+                log.warning("aws-iam: %s", exc)
+                raise ServiceUnavailableException(
+                    "cannot check AWS identities right now; retry later",
+                    headers={"Retry-After": "5"},
+                ) from None
         principal = principal_for(arn, mapping)
         if principal is None:
             raise NotAuthorizedException(

@@ -67,6 +67,13 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator.observability import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    from orchestrator import tracing
+
+    try:
+        tracing.configure_tracing(settings)
+    except tracing.TracingError as exc:
+        print(f"pao {args.command}: {exc}", file=sys.stderr)
+        return 2
     if settings.auth.mode == "none":
         logging.getLogger(__name__).warning(
             "authentication is off (PAO_AUTH_MODE=none): every caller is the local admin; "
@@ -83,7 +90,10 @@ def _run(args: argparse.Namespace) -> int:
 
     # Executors describe what actions would send in previews (dry runs); serve also runs them.
     app = create_app(settings, background=background, executors=load_registry(dict(os.environ)))
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        tracing.shutdown_tracing()  # export the spans still buffered
     return 0
 
 

@@ -1,12 +1,16 @@
-"""Errors as RFC 9457 problem details, with a stable ``type`` per kind of error."""
+"""Errors as RFC 9457 problem details, with a stable ``type`` per kind of error, and their
+documentation in the OpenAPI document (including the security scheme and its refusals)."""
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -14,10 +18,14 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Components, Operation, RequestBody, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from api.auth import WRITE_METHODS
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
@@ -26,6 +34,7 @@ from orchestrator.errors import (
     PaoError,
     ValidationFailed,
 )
+from orchestrator.settings import AuthSettings
 from orchestrator.store.errors import StoreUnavailable
 
 
@@ -51,6 +60,7 @@ _DESCRIPTIONS = {
     404: "no such resource",
     409: "the resource's state does not allow this",
     413: "request body too large",
+    429: "too many write calls this minute (see Retry-After)",
     422: "the input breaks the rules; errors are located by JSON pointer",
     501: "not available in this deployment yet",
     503: "a backing service is unavailable",
@@ -59,14 +69,87 @@ _DESCRIPTIONS = {
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI documentation of the problem documents a handler may answer with."""
-    return {
-        status: ResponseSpec(
-            data_container=ProblemDetails,
-            description=_DESCRIPTIONS[status],
-            media_type=MEDIA_TYPE,
+    return {status: _spec(status) for status in (400, 503, *statuses)}
+
+
+SECURITY_SCHEME = "pao"
+
+
+def security_components(auth: AuthSettings) -> Components:
+    """The security scheme the API enforces in this auth mode (none in ``none`` mode)."""
+    if auth.mode == "none":
+        return Components()
+    if auth.mode == "token":
+        scheme = SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="pao_ token",
+            description="an API token made by `pao tokens create` (shown once)",
         )
-        for status in (400, 503, *statuses)
-    }
+    elif auth.iam_source == "gateway":
+        scheme = SecurityScheme(
+            type="apiKey",
+            name="Authorization",
+            security_scheme_in="header",
+            description="AWS SigV4, verified by API Gateway (IAM authorisation)",
+        )
+    else:
+        scheme = SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="pao-sts-v2",
+            description="pao-sts-v2.<...>: a SigV4-signed sts:GetCallerIdentity PAO replays to STS",
+        )
+    return Components(security_schemes={SECURITY_SCHEME: scheme})
+
+
+def document_access(app: Litestar, auth: AuthSettings, public_paths: Sequence[str]) -> None:
+    """Declare, on every operation the authentication middleware guards, the security scheme
+    and its 401, plus 403 for guarded handlers, 429 for writes (the per-principal limit) and
+    503 where an unreachable STS stops the check (aws-iam, standalone).
+
+    Derived from the same ``public_paths`` the middleware excludes, so the document cannot
+    drift from what is enforced. Handlers are per-app copies: each app documents its own mode.
+    """
+    if auth.mode == "none":
+        return
+    public = re.compile("|".join(public_paths))
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not isinstance(handler, HTTPRouteHandler) or not handler.resolve_include_in_schema():
+                continue
+            if public.findall(route.path) or handler.opt.get("exclude_from_auth"):
+                continue
+            added = [401]
+            if handler.resolve_guards():
+                added.append(403)
+            if set(handler.http_methods) & WRITE_METHODS:
+                added.append(429)
+            if auth.mode == "aws-iam" and auth.iam_source == "sts":
+                added.append(503)
+            handler.security = [{SECURITY_SCHEME: []}]
+            handler.responses = {
+                **{status: _spec(status) for status in added},
+                **(handler.responses or {}),
+            }
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """Operation whose request body may be left out (``data: X | None = None``): Litestar marks
+    every body required, which would document a call the API accepts as invalid."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False
+
+
+def _spec(status: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ProblemDetails, description=_DESCRIPTIONS[status], media_type=MEDIA_TYPE
+    )
 
 
 PROBLEM_BASE = "https://pao.dev/problems/"

@@ -1,6 +1,6 @@
 """Benchmark: the fulfillment engine, one worker process, four-action chains.
 
-    python3 -m bench.engine_throughput [--requests 600] [--concurrency 8]
+    python3 -m bench.engine_throughput [--requests 600] [--concurrency 4]
 
 Submits ``--requests`` requests for a 4-action ``rest-api`` chain (each action POSTs to an
 instant loopback target, the fake REST target in its own uvicorn process, and passes its
@@ -39,7 +39,7 @@ from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.process import WorkerPool
 from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import open_services
-from orchestrator.settings import Settings
+from orchestrator.settings import EngineSettings, Settings
 from tests.integration.engine_harness import item_document
 
 ACTIONS = ["network", "database", "secrets", "register"]
@@ -206,7 +206,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=600)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=EngineSettings().concurrency,
+        help="jobs worked on at once by the worker process (default: PAO's own default)",
+    )
     args = parser.parse_args()
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     database_url = fresh_database(admin)

@@ -154,13 +154,17 @@ async def _decide(
                             f"(failed: {shown})"
                         )
                         continue
-                await bot.requests.retry(request_id, principal, correlation_id)
+                await bot.requests.retry(request_id, principal, correlation_id, source="bot")
                 outcome = "retry started; this thread's status comment follows it"
             elif command.name == "abort":
-                await bot.requests.abort(request_id, principal, reason, correlation_id)
+                await bot.requests.abort(
+                    request_id, principal, reason, correlation_id, source="bot"
+                )
                 outcome = f"aborted ({reason})"
             else:
-                await bot.requests.escalate(request_id, principal, reason, correlation_id)
+                await bot.requests.escalate(
+                    request_id, principal, reason, correlation_id, source="bot"
+                )
                 outcome = "escalated to the owning team; the manual ticket is being opened"
         except PaoError as exc:
             outcome = f"not done: {exc.message}"

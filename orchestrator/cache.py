@@ -6,6 +6,8 @@ API keeps serving from PostgreSQL when Redis is down.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -14,6 +16,10 @@ from redis import asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+# Redis channel carrying the prefix each invalidation deleted. Channels ignore database
+# indexes, so the channel name carries the index: instances sharing a server but not a database
+# do not disturb each other.
+INVALIDATIONS = "pao:cache:invalidations:{db}"
 
 
 class Cache(Protocol):
@@ -49,7 +55,7 @@ class MemoryCache:
         self._data: dict[str, tuple[float, bytes]] = {}
         self._max = max_entries
 
-    async def get(self, key: str) -> bytes | None:
+    def get_now(self, key: str) -> bytes | None:
         entry = self._data.get(key)
         if entry is None:
             return None
@@ -59,14 +65,26 @@ class MemoryCache:
             return None
         return value
 
-    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        if len(self._data) >= self._max:
+    def put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if key not in self._data and len(self._data) >= self._max:
             self._data.pop(next(iter(self._data)))
         self._data[key] = (time.monotonic() + ttl_seconds, value)
 
-    async def delete_prefix(self, prefix: str) -> None:
+    def drop_prefix(self, prefix: str) -> None:
+        if not prefix:
+            self._data.clear()
+            return
         for key in [k for k in self._data if k.startswith(prefix)]:
             del self._data[key]
+
+    async def get(self, key: str) -> bytes | None:
+        return self.get_now(key)
+
+    async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        self.put(key, value, ttl_seconds)
+
+    async def delete_prefix(self, prefix: str) -> None:
+        self.drop_prefix(prefix)
 
     async def ping(self) -> bool:
         return True
@@ -86,6 +104,9 @@ class RedisCache:
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
             health_check_interval=30,
+        )
+        self.channel = INVALIDATIONS.format(
+            db=self._client.connection_pool.connection_kwargs.get("db", 0)
         )
         self.available = True
 
@@ -110,12 +131,39 @@ class RedisCache:
             self._failed("set", exc)
 
     async def delete_prefix(self, prefix: str) -> None:
+        """Delete the keys, then tell every near cache (``NearCache``) to drop its copies."""
         try:
             keys = [key async for key in self._client.scan_iter(match=f"{prefix}*", count=500)]
             if keys:
                 await self._client.delete(*keys)
+            await self._client.publish(self.channel, prefix)
         except (RedisError, OSError) as exc:
             self._failed("invalidate", exc)
+
+    async def follow_invalidations(
+        self, listener: InvalidationListener, *, ping_seconds: float
+    ) -> None:
+        """Report the invalidations published by any instance to ``listener`` until cancelled
+        or the connection fails (raises). Pings when quiet, so a silent connection is noticed."""
+        pubsub = self._client.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+            while True:
+                message = await pubsub.get_message(timeout=ping_seconds)
+                if message is None:
+                    await pubsub.ping()
+                    continue
+                kind = message["type"]
+                if kind == "subscribe":  # also after redis-py reconnected on its own
+                    listener.subscribed()
+                elif kind == "message":
+                    listener.heard()
+                    data = message["data"]
+                    listener.invalidated(data.decode() if isinstance(data, bytes) else str(data))
+                elif kind == "pong":
+                    listener.heard()
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def ping(self) -> bool:
         try:
@@ -129,48 +177,125 @@ class RedisCache:
         await self._client.aclose()
 
 
+class InvalidationListener(Protocol):
+    """What a near cache hears from the shared cache's invalidation channel."""
+
+    def subscribed(self) -> None:
+        """The subscription (re)started: whatever was published before may have been missed."""
+
+    def invalidated(self, prefix: str) -> None:
+        """Some instance removed the keys under ``prefix`` from the shared cache."""
+
+    def heard(self) -> None:
+        """Any sign that the subscription is alive (a message or a ping's answer)."""
+
+
 class NearCache:
-    """A short-lived in-process copy in front of a shared cache (a "near cache").
+    """A short-lived in-process copy in front of Redis (a "near cache"), kept coherent by the
+    invalidations every instance publishes on Redis.
 
     A round trip through redis-py costs several times what the API spends on a cached catalog
-    read, so hot keys are also kept locally for ``local_ttl_seconds``. This instance's own
-    invalidations apply at once; another instance's are seen within that bound.
+    read, so hot keys are also kept locally for ``local_ttl_seconds``. The copy stays correct
+    across processes: ``RedisCache.delete_prefix`` deletes the shared keys and then publishes the
+    prefix; each near cache follows that channel and drops its copies when told. Local copies are
+    served only while the subscription is known to be alive (a message or the answer to a ping
+    within ``3 * ping_seconds``) and are dropped whenever it (re)starts, since invalidations sent
+    meanwhile are lost. A generation number, bumped on each invalidation, stops a remote read that
+    was in flight during an invalidation from storing what it read.
     """
 
-    def __init__(self, remote: Cache, *, local_ttl_seconds: float) -> None:
+    def __init__(
+        self, remote: RedisCache, *, local_ttl_seconds: float, ping_seconds: float = 1.0
+    ) -> None:
         self.remote = remote
         self.backend = remote.backend
         self.local = MemoryCache(max_entries=2_000)
         self.local_ttl = local_ttl_seconds
+        self.ping_seconds = ping_seconds
+        self.generation = 0
+        self._live_until = 0.0  # monotonic time until which the subscription counts as alive
+        self._follower: asyncio.Task[None] | None = None
+        self._failing = False
+
+    # InvalidationListener: called by RedisCache.follow_invalidations, on this event loop
+    def subscribed(self) -> None:
+        self._drop_all()
+        self._failing = False
+        self.heard()
+
+    def invalidated(self, prefix: str) -> None:
+        self.generation += 1
+        self.local.drop_prefix(prefix)
+
+    def heard(self) -> None:
+        self._live_until = time.monotonic() + 3 * self.ping_seconds
+
+    def _drop_all(self) -> None:
+        self.generation += 1
+        self.local.drop_prefix("")
+
+    @property
+    def following(self) -> bool:
+        """Whether local copies may be served now."""
+        return time.monotonic() < self._live_until
 
     async def get(self, key: str) -> bytes | None:
-        value = await self.local.get(key)
-        if value is None:
-            value = await self.remote.get(key)
+        if self._follower is None:
+            self._follower = asyncio.create_task(self._follow(), name="near-cache-invalidations")
+        if time.monotonic() < self._live_until:
+            value = self.local.get_now(key)
             if value is not None:
-                await self.local.set(key, value, self.local_ttl)
+                return value
+        generation = self.generation
+        value = await self.remote.get(key)
+        if value is not None and generation == self.generation and self.following:
+            self.local.put(key, value, self.local_ttl)
         return value
 
     async def set(self, key: str, value: bytes, ttl_seconds: float) -> None:
-        await self.local.set(key, value, min(ttl_seconds, self.local_ttl))
+        # remote only: the value was read from PostgreSQL before an invalidation may have been
+        # heard; the next get copies it locally once it is known to be current
         await self.remote.set(key, value, ttl_seconds)
 
     async def delete_prefix(self, prefix: str) -> None:
-        await self.local.delete_prefix(prefix)
+        self.invalidated(prefix)
         await self.remote.delete_prefix(prefix)
 
     async def ping(self) -> bool:
         return await self.remote.ping()
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
+            self._follower = None
+        self._live_until = 0.0
         await self.local.close()
         await self.remote.close()
+
+    async def _follow(self) -> None:
+        """Follow the invalidation channel for the life of this cache, resubscribing after
+        failures (local copies are not served meanwhile)."""
+        while True:
+            try:
+                await self.remote.follow_invalidations(self, ping_seconds=self.ping_seconds)
+            except Exception as exc:  # any failure: stop trusting the local copies
+                self._live_until = 0.0
+                self._drop_all()
+                if not self._failing:
+                    log.warning(
+                        "redis invalidation channel lost, near cache off until it is back: %s",
+                        type(exc).__name__,
+                    )
+                self._failing = True
+            await asyncio.sleep(self.ping_seconds)
 
 
 def create_cache(redis_url: str | None, *, near_ttl_seconds: float = 0) -> Cache:
     if not redis_url:
         return MemoryCache()
-    remote: Cache = RedisCache(redis_url)
+    remote = RedisCache(redis_url)
     if near_ttl_seconds > 0:
         return NearCache(remote, local_ttl_seconds=near_ttl_seconds)
     return remote

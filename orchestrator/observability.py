@@ -3,7 +3,12 @@
 The faces set the context (``log_context``) once per call; every record logged while it is set
 carries it, whichever module logs. Secrets are redacted from the message before it is written:
 PAO tokens, bearer credentials and ``password=``/``secret=``/``token=`` style values. Chosen
-with ``LOG_FORMAT=json`` (the default, ``text``, keeps the plain one-line format).
+with ``LOG_FORMAT=json`` (the default, ``text``, keeps the plain one-line format). While a
+span is open (``orchestrator.tracing``), JSON lines also carry its ``trace_id`` and ``span_id``,
+so a log line leads to its trace and back.
+
+The API binds the context per HTTP call (``api/auth.py``); the worker binds it per job from the
+job's payload (``orchestrator.tracing.job_scope``), where ``request_id`` is the PAO request's id.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
+
+from opentelemetry import trace
 
 _CONTEXT: ContextVar[dict[str, str]] = ContextVar("pao_log_context", default={})  # noqa: B039
 _SECRETS = re.compile(
@@ -52,6 +59,11 @@ def bind(**values: str | None) -> None:
     _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in values.items() if v}})
 
 
+def current_context() -> Mapping[str, str]:
+    """The values bound for this block or task (what a job enqueued now carries along)."""
+    return _CONTEXT.get()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -61,14 +73,19 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
             **_CONTEXT.get(),
         }
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str, log_format: str) -> None:
-    """Root logging for a PAO process: JSON lines or the plain text format."""
-    handler = logging.StreamHandler()
+def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
+    """Root logging for a PAO process: JSON lines or the plain text format (on stderr, or on
+    ``stream``)."""
+    handler = logging.StreamHandler(stream)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -78,6 +78,8 @@ class EngineSettings:
     sqs_dead_letter_queue_url: str | None = None
     aws_region: str | None = None
     sqs_endpoint_url: str | None = None  # e.g. a local SQS-compatible server
+    sqs_metrics_seconds: int = 15  # SQS's message counts (metrics) are read at most this often
+    outbox_retention_hours: int = 24  # sent outbox rows (SQS backend) are deleted after this
     lease_seconds: int = 300  # visibility timeout
     concurrency: int = 4  # jobs worked on at once by one worker process
     default_action_timeout_seconds: int | None = None  # actions without their own timeout
@@ -85,6 +87,15 @@ class EngineSettings:
     manual_jira_project: str | None = None
     metrics_port: int | None = None  # `pao worker` serves /metrics here when set
     serve_worker: bool = True  # `pao serve` runs the worker in-process
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry tracing (orchestrator/tracing.py)."""
+
+    enabled: bool = False
+    otlp_endpoint: str | None = None  # OTLP/HTTP collector base URL; spans go to <url>/v1/traces
+    service_name: str = "pao"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +107,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     github: GitHubSettings = field(default_factory=GitHubSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (orchestrator/observability.py)
@@ -145,6 +157,7 @@ class Settings:
             auth=_auth_settings(reader),
             engine=_engine_settings(reader),
             github=GitHubSettings.from_environment(source),
+            tracing=_tracing_settings(reader),
             template_environment={name: source[name] for name in allow if name and name in source},
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
@@ -175,6 +188,8 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         sqs_dead_letter_queue_url=reader.optional("SQS_DEAD_LETTER_QUEUE_URL"),
         aws_region=reader.optional("AWS_REGION") or reader.optional("AWS_DEFAULT_REGION"),
         sqs_endpoint_url=reader.optional("AWS_ENDPOINT_URL_SQS"),
+        sqs_metrics_seconds=reader.integer("PAO_SQS_METRICS_SECONDS", 15, minimum=1),
+        outbox_retention_hours=reader.integer("PAO_RETENTION_OUTBOX_HOURS", 24, minimum=1),
         lease_seconds=reader.integer("PAO_JOB_LEASE_SECONDS", 300, minimum=5),
         concurrency=reader.integer("PAO_WORKER_CONCURRENCY", 4, minimum=1),
         default_action_timeout_seconds=timeout or None,
@@ -182,6 +197,16 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         manual_jira_project=reader.optional("PAO_MANUAL_JIRA_PROJECT"),
         metrics_port=metrics_port or None,
         serve_worker=reader.choice("PAO_SERVE_WORKER", "true", ("true", "false")) == "true",
+    )
+
+
+def _tracing_settings(reader: _Reader) -> TracingSettings:
+    endpoint = reader.optional("OTEL_EXPORTER_OTLP_ENDPOINT")
+    default = "on" if endpoint is not None else "off"
+    return TracingSettings(
+        enabled=reader.choice("PAO_TRACING", default, ("on", "off")) == "on",
+        otlp_endpoint=endpoint,
+        service_name=reader.text("OTEL_SERVICE_NAME", "pao") or "pao",
     )
 
 
@@ -317,6 +342,12 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("SQS_QUEUE_URL", "", "the SQS queue (with PAO_QUEUE_BACKEND=sqs)"),
     ("SQS_DEAD_LETTER_QUEUE_URL", "", "its dead-letter queue, drained to fail the requests"),
     ("AWS_REGION / AWS_ENDPOINT_URL_SQS", "", "SQS region and an optional endpoint override"),
+    ("PAO_SQS_METRICS_SECONDS", "15", "SQS's message counts (metrics) are read at most this often"),
+    (
+        "PAO_RETENTION_OUTBOX_HOURS",
+        "24",
+        "SQS backend: sent outbox rows are deleted after this (relay and `pao maintenance`)",
+    ),
     ("PAO_JOB_LEASE_SECONDS", "300", "job lease (visibility timeout); heartbeats extend it"),
     ("PAO_WORKER_CONCURRENCY", "4", "jobs one worker process works on at once"),
     ("PAO_ACTION_TIMEOUT_SECONDS", "", "timeout of actions that declare none (unset: none)"),
@@ -328,6 +359,17 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_WORKER_METRICS_PORT", "", "`pao worker` serves Prometheus metrics on this port"),
     ("PAO_SERVE_WORKER", "true", "`pao serve` runs the worker in the same process"),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    (
+        "PAO_TRACING",
+        "on with an endpoint, else off",
+        "OpenTelemetry tracing: on or off (on without an endpoint: trace context is still propagated and logged)",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "",
+        "OTLP/HTTP collector base URL (spans go to <url>/v1/traces); needs `pip install 'pao[otlp]'`",
+    ),
+    ("OTEL_SERVICE_NAME", "pao", "service.name of the spans (e.g. pao-api, pao-worker)"),
     # Read by the action executors at worker start-up (actions/), listed here for the README.
     (
         "JIRA_INSTANCES",

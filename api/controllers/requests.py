@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from psycopg.types.json import Jsonb
 
 from api.auth import policy_of, require_request
-from api.problems import problem_responses
+from api.problems import OptionalBodyOperation, problem_responses
 from orchestrator.access import request_scope
 from orchestrator.errors import ValidationFailed
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
@@ -213,7 +213,7 @@ class RequestsController(Controller):
         "/{request_id:uuid}/retry",
         summary="Retry the failed action",
         status_code=202,
-        responses=problem_responses(404, 409, 501),
+        responses=problem_responses(403, 404, 409, 501),
     )
     async def retry(
         self, services: Services, principal: Principal, correlation_id: str, request_id: uuid.UUID
@@ -225,7 +225,8 @@ class RequestsController(Controller):
         "/{request_id:uuid}/abort",
         summary="Abort the request",
         status_code=200,
-        responses=problem_responses(404, 409, 413),
+        responses=problem_responses(403, 404, 409, 413),
+        operation_class=OptionalBodyOperation,
     )
     async def abort(
         self,
@@ -243,7 +244,8 @@ class RequestsController(Controller):
         "/{request_id:uuid}/escalate",
         summary="Escalate to manual handling",
         status_code=202,
-        responses=problem_responses(404, 409, 413, 501),
+        responses=problem_responses(403, 404, 409, 413, 501),
+        operation_class=OptionalBodyOperation,
     )
     async def escalate(
         self,

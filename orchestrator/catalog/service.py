@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,16 +74,36 @@ class CatalogService:
 
     # -- sync ---------------------------------------------------------------------------------
 
-    async def sync_directory(self, root: Path, *, git_sha: str | None = None) -> SyncResult:
-        """Validate a local catalog and store what is valid; invalid files keep their last version."""
+    async def sync_directory(
+        self, root: Path, *, git_sha: str | None = None, actor: str | None = None
+    ) -> SyncResult:
+        """Validate a local catalog and store what is valid; invalid files keep their last version.
+
+        The audit rows name the directory (``catalog-sync <root>``) unless ``actor`` is given."""
         files, _ = discover([root])
         report = await asyncio.to_thread(self.validator.validate_files, files, display_root=root)
-        return await self.store_report(report, git_sha=git_sha)
+        return await self.store_report(
+            report, git_sha=git_sha, actor=actor or f"catalog-sync {root}"
+        )
 
-    async def store_report(self, report: CatalogReport, *, git_sha: str | None) -> SyncResult:
+    async def store_report(
+        self,
+        report: CatalogReport,
+        *,
+        git_sha: str | None,
+        actor: str | None = None,
+        correlation_id: str | None = None,
+    ) -> SyncResult:
+        """Store a validated catalog in one transaction, audited as source ``sync`` by ``actor``
+        (what synced: a directory, a repository at a commit) under one correlation id per sync,
+        so every item a sync changed can be pulled from the audit trail together."""
         result = SyncResult(files=report.files)
         invalid_paths = report.invalid_files()
-        async with self.db.transaction(source="sync") as conn:
+        async with self.db.transaction(
+            actor=actor or "catalog-sync",
+            correlation_id=correlation_id or f"catalog-sync-{uuid.uuid4()}",
+            source="sync",
+        ) as conn:
             cur = await conn.execute(QUERIES.list_catalog_hashes)
             known = {row["id"]: row for row in await cur.fetchall()}
             for item_id, entry in sorted(report.items.items()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -121,7 +122,11 @@ class GitHubCatalogSync:
         validator = self.catalog.validator
         catalog_texts = sorted((p, t) for p, t in texts.items() if p not in CODEOWNERS_LOCATIONS)
         catalog_report = await asyncio.to_thread(validator.validate_texts, catalog_texts)
-        async with self.db.transaction(source="sync") as conn:
+        actor = f"catalog-sync github:{self.source.repo}@{head.sha}"
+        correlation_id = f"catalog-sync-{uuid.uuid4()}"
+        async with self.db.transaction(
+            actor=actor, correlation_id=correlation_id, source="sync"
+        ) as conn:
             for path in changed:
                 await conn.execute(
                     QUERIES.catalog_source_file_upsert,
@@ -136,7 +141,9 @@ class GitHubCatalogSync:
                 await conn.execute(
                     QUERIES.catalog_source_files_delete, {"source": name, "paths": report.deleted}
                 )
-        report.result = await self.catalog.store_report(catalog_report, git_sha=head.sha)
+        report.result = await self.catalog.store_report(
+            catalog_report, git_sha=head.sha, actor=actor, correlation_id=correlation_id
+        )
         await self._post_status(head.sha, report.result)
         await self.db.execute(
             None,

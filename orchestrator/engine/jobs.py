@@ -4,6 +4,9 @@ Every job is a ``jobs`` row committed with the state change that needs it. When 
 backend is SQS, the connections carry ``pao.queue_outbox=on`` and a trigger on ``jobs`` adds an
 ``outbox`` row in the same transaction; the outbox is sent to SQS after commit and again by a
 reconciler, so a crash between commit and send loses nothing (``orchestrator.engine.sqs_queue``).
+
+A job's payload also carries the context of whoever enqueued it (``orchestrator.tracing``): the
+W3C ``traceparent`` when tracing is on, and the correlation id and user for the worker's logs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from orchestrator.store.database import Connection
 from orchestrator.store.queries import QUERIES
+from orchestrator.tracing import with_job_context
 
 RUN_ACTION: Final = "run-action"  # run a request's next action
 POLL_ACTION: Final = "poll-action"  # ask an executor about a pending action
@@ -40,7 +44,7 @@ async def enqueue_job(
         QUERIES.insert_job,
         {
             "kind": kind,
-            "payload": Jsonb(dict(payload)),
+            "payload": Jsonb(with_job_context(payload)),
             "request_id": request_id,
             "delay_seconds": max(0.0, float(delay)),
             "max_receives": max_receives,

@@ -4,16 +4,25 @@
 ``pao worker`` serves its own registry on ``PAO_WORKER_METRICS_PORT``. Queue depth and the age
 of the oldest due job are read from the queue when scraped, so any process reports the
 whole queue, not only its own work.
+
+With the SQS backend, ``watch_sqs`` adds SQS's own counts (``pao_queue_messages`` by queue and
+state: visible, in_flight, delayed, dead_letter), read at most every PAO_SQS_METRICS_SECONDS.
+An unreachable SQS never fails a scrape: the gauges keep their last values,
+``pao_queue_messages_age_seconds`` grows and ``pao_queue_messages_errors_total`` counts.
 """
 
 from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orchestrator.engine.queue import Queue
+
+if TYPE_CHECKING:  # boto3 is imported only where the SQS backend is used
+    from orchestrator.engine.sqs_queue import SqsQueueStats
 
 REQUEST_DURATION_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
 
@@ -65,8 +74,35 @@ class EngineMetrics:
             "How long the oldest due job has waited to be claimed (0 when none is due)",
             registry=registry,
         )
+        self.queue_messages = Gauge(
+            "pao_queue_messages",
+            "SQS backend: SQS's approximate messages, by queue and state "
+            "(visible, in_flight, delayed, dead_letter)",
+            ["queue", "state"],
+            registry=registry,
+        )
+        self.queue_messages_age = Gauge(
+            "pao_queue_messages_age_seconds",
+            "SQS backend: age of the pao_queue_messages values (grows while SQS cannot be read)",
+            ["queue"],
+            registry=registry,
+        )
+        self.queue_messages_errors = Counter(
+            "pao_queue_messages_errors_total",
+            "SQS backend: failed reads of SQS's message counts",
+            ["queue"],
+            registry=registry,
+        )
         self._attempts: Tally[str] = Tally()
         self._failures: Tally[str] = Tally()
+        self._sqs: SqsQueueStats | None = None
+        self._sqs_errors_seen = 0
+
+    def watch_sqs(self, stats: SqsQueueStats) -> None:
+        """Report ``stats``' queue in ``pao_queue_messages`` from now on (SQS backend)."""
+        self._sqs = stats
+        self._sqs_errors_seen = stats.errors
+        self.queue_messages_errors.labels(stats.queue_name)  # exported from 0
 
     def action_attempt(self, action_type: str, outcome: str, duration_seconds: float) -> None:
         self.action_attempts.labels(action_type, outcome).inc()
@@ -97,3 +133,23 @@ class EngineMetrics:
         self.queue_depth.labels("running").set(depth.running)
         self.queue_depth.labels("dead").set(depth.dead)
         self.queue_oldest_age.set(depth.oldest_ready_age_seconds or 0.0)
+        await self.refresh_sqs()
+
+    async def refresh_sqs(self) -> None:
+        """Copy the watched SQS counts into the gauges (cached reads; never raises)."""
+        stats = self._sqs
+        if stats is None:
+            return
+        counts = await stats.read()
+        name = stats.queue_name
+        if stats.errors > self._sqs_errors_seen:
+            self.queue_messages_errors.labels(name).inc(stats.errors - self._sqs_errors_seen)
+            self._sqs_errors_seen = stats.errors
+        if counts is None:  # never read yet: nothing to report rather than a made-up 0
+            return
+        self.queue_messages.labels(name, "visible").set(counts.visible)
+        self.queue_messages.labels(name, "in_flight").set(counts.in_flight)
+        self.queue_messages.labels(name, "delayed").set(counts.delayed)
+        if counts.dead_letter is not None:
+            self.queue_messages.labels(name, "dead_letter").set(counts.dead_letter)
+        self.queue_messages_age.labels(name).set(stats.age() or 0.0)

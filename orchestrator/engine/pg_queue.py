@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,17 @@ class QueueDepth:
 class PgQueue:
     """The default queue backend."""
 
-    def __init__(self, db: Database, *, max_receives: int = DEFAULT_MAX_RECEIVES) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_receives: int = DEFAULT_MAX_RECEIVES,
+        sweep_seconds: float = 1.0,
+    ) -> None:
         self.db = db
         self.max_receives = max_receives
+        self.sweep_seconds = sweep_seconds
+        self._swept_at = float("-inf")
 
     async def enqueue(
         self,
@@ -102,14 +111,12 @@ class PgQueue:
     ) -> Job | None:
         """Lease one due job of ``kinds`` to ``worker_id``, or None when nothing is due.
 
-        Expired leases of jobs already received ``max_receives`` times are dead-lettered first
-        (each with its request failed, in this same transaction)."""
+        Expired leases of jobs already received ``max_receives`` times are dead-lettered (each
+        with its request failed, in this same transaction) when nothing was due, and at least
+        every ``sweep_seconds`` while busy: the claim itself never picks them."""
         async with self.db.transaction(
-            actor=ENGINE_ACTOR, source=ENGINE_SOURCE, durable=False
+            actor=ENGINE_ACTOR, source=ENGINE_SOURCE, durable=False, pipeline=True
         ) as conn:
-            cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
-            for dead in await cur.fetchall():
-                await self._fail_for_dead_letter(conn, dead, dead["last_error"])
             cur = await conn.execute(
                 QUERIES.queue_claim,
                 {
@@ -119,13 +126,19 @@ class PgQueue:
                 },
             )
             row = await cur.fetchone()
+            now = time.monotonic()
+            if row is None or now - self._swept_at >= self.sweep_seconds:
+                self._swept_at = now
+                cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
+                for dead in await cur.fetchall():
+                    await self._fail_for_dead_letter(conn, dead, dead["last_error"])
         return Job.from_row(row) if row is not None else None
 
     async def complete(self, job: Job, conn: Connection | None = None) -> bool:
         """Mark the job done (on ``conn`` to commit with a state change); False if this delivery
         no longer holds it (already completed in the handler's transaction, reclaimed, dead)."""
         params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
-        return await self.db.execute(conn, QUERIES.queue_complete, params) > 0
+        return await self.db.fetch_one(conn, QUERIES.queue_complete, params) is not None
 
     async def still_held(self, job: Job, conn: Connection | None = None) -> bool:
         """Whether this delivery still holds the job's lease (False for a stale delivery whose

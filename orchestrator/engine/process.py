@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from orchestrator import tracing
 from orchestrator.catalog.local_source import LocalCatalogWatcher
 from orchestrator.catalog.sync import CatalogProcessor
 from orchestrator.engine.escalation import EscalationHandler
@@ -69,6 +70,8 @@ class WorkerPool:
         """``sqs_client``: the boto3 client of the SQS backend, instead of one built from the
         settings with boto3's default credentials."""
         settings = services.settings.engine
+        if tracing.enabled():
+            registry = tracing.traced_registry(registry)  # a span per executor call
         self.services = services
         self.metrics = metrics
         self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
@@ -133,8 +136,12 @@ class WorkerPool:
             client,
             settings.sqs_queue_url,
             dead_letter_queue_url=settings.sqs_dead_letter_queue_url,
+            stats_max_age_seconds=settings.sqs_metrics_seconds,
         )
-        self.add_periodic(OutboxRelay(db, client, settings.sqs_queue_url).run)
+        retention = settings.outbox_retention_hours * 3600.0
+        self.add_periodic(
+            OutboxRelay(db, client, settings.sqs_queue_url, retention_seconds=retention).run
+        )
         if settings.sqs_dead_letter_queue_url is not None:
             drain = DeadLetterDrain(db, client, settings.sqs_dead_letter_queue_url)
             self.add_periodic(drain.run)

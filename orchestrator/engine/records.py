@@ -16,7 +16,7 @@ from orchestrator.store.database import Connection
 from orchestrator.store.queries import QUERIES
 
 ENGINE_ACTOR = "pao-engine"
-ENGINE_SOURCE = "engine"
+ENGINE_SOURCE = "worker"  # the audit trail's source for everything the engine does
 
 
 async def log_event(
@@ -55,7 +55,15 @@ async def fail_request(
     action_id: str | None = None,
 ) -> bool:
     """Mark the request ``failed`` with ``error_context`` (its open actions failed too) and log
-    ``request_failed``; False when the request is already final (completed, aborted ...)."""
+    ``request_failed``; False when the request is already final (completed, aborted ...).
+
+    Without ``correlation_id`` (a dead-lettered job, whose transaction may fail several
+    requests) the request's own correlation id is made the transaction's audit context first,
+    so these audit rows are found with the rest of the request's history."""
+    if correlation_id is None:
+        cur = await conn.execute(QUERIES.engine_adopt_correlation, {"id": request_id})
+        adopted = await cur.fetchone()
+        correlation_id = adopted["correlation_id"] if adopted is not None else None
     cur = await conn.execute(
         QUERIES.engine_fail_request, {"id": request_id, "error_context": Jsonb(dict(error_context))}
     )

@@ -1,15 +1,19 @@
-"""The chain runner: runs a request's actions one after another, one job per step.
+"""The chain runner: runs a request's actions one after another.
 
-A ``run-action`` job runs the request's next action:
+A ``run-action`` job runs the request's next action, and goes on with the following ones:
 
-1. In one transaction (request row locked): pick the next unfinished action in execution
-   order, render its config with the full context (password fields with their real values from
-   ``request_secrets``, earlier actions' outputs), store the *masked* rendering, mark the action
-   ``in_progress`` (request ``queued -> in_progress``) and log ``action_started``.
+1. In one transaction (request and action rows locked): pick the next unfinished action in
+   execution order, render its config with the full context (password fields with their real
+   values from ``request_secrets``, earlier actions' outputs), store the *masked* rendering,
+   mark the action ``in_progress`` (request ``queued -> in_progress``) and log it.
 2. Outside any transaction: call the executor (through the per-target circuit breaker).
-3. In one transaction: record the result, complete the job, and enqueue what comes next: the
-   next action's ``run-action``, a delayed ``poll-action`` for a pending action, a delayed
-   retry (Backoff, Retry-After wins), or nothing when the request completed or failed.
+3. Record the result and decide what comes next. The plain case (completed, and the next action
+   can run now) is one guarded statement that completes this action, starts the next one and
+   points the job at it, written only if nothing changed since step 1 (``_advance``).
+   Everything else is one transaction that reads the state again (``_record``): the last
+   action completes the request; a pending action gets a delayed ``poll-action``; a failure a
+   delayed retry (Backoff, Retry-After wins) or the request's failure; an abort that came in
+   meanwhile ends the job.
 
 A redelivered job finds the state of step 1 or 3: an action already completed is never run
 again, and an action left ``in_progress`` by a crash is called again with the same correlation
@@ -26,7 +30,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.catalog.models import Action, CatalogItem
@@ -41,6 +45,7 @@ from orchestrator.engine.executor import (
     CancellableExecutor,
     Completed,
     Failed,
+    NotifiableExecutor,
     Pending,
     Registry,
     UnknownActionType,
@@ -59,7 +64,7 @@ from orchestrator.engine.observer import EngineObserver, NullObserver
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request, log_event
-from orchestrator.store.database import Connection, Database
+from orchestrator.store.database import Connection, Database, Jsonb
 from orchestrator.store.queries import QUERIES
 from orchestrator.templating.analysis import TemplateAnalysisError, execution_order
 from orchestrator.templating.context import RequestInfo, TemplateContext, UserInfo, build_context
@@ -81,7 +86,68 @@ class _Plan:
     row: dict[str, Any]
     action: Action | None
     context: TemplateContext
+    fields: Mapping[str, Any]  # with the real values of password fields
     run: ActionRun
+
+
+@dataclass(slots=True)
+class _Start:
+    """The next action to call, rendered (decided, nothing written yet)."""
+
+    row: dict[str, Any]
+    action: Action | None
+    attempt: int
+    resumed: bool
+    context: TemplateContext
+    fields: Mapping[str, Any]
+    real: dict[str, Any]
+    preview: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Stop:
+    """Why a job has nothing to call: ``all-done``, ``stale`` (a delivery behind the chain),
+    ``waiting`` (for an operator or the poller), ``unplannable`` or ``unrenderable``."""
+
+    reason: str
+    message: str = ""
+    row: dict[str, Any] | None = None
+    code: str = ""
+
+
+def _log_entry(
+    event: str,
+    message: str,
+    *,
+    action_id: str | None,
+    details: Mapping[str, Any],
+    level: str = "info",
+) -> dict[str, Any]:
+    """A ``request_logs`` row written by ``engine_advance``; ``details`` already masked."""
+    return {
+        "action_id": action_id,
+        "level": level,
+        "event": event,
+        "message": message,
+        "details": dict(details),
+    }
+
+
+def _started(start: _Start) -> dict[str, Any]:
+    """The ``action_started`` log row of ``start`` (its config masked)."""
+    row = start.row
+    return _log_entry(
+        "action_started",
+        f"{row['action_id']} attempt {start.attempt}" + (" (resumed)" if start.resumed else ""),
+        action_id=row["action_id"],
+        details={
+            "type": row["action_type"],
+            "attempt": start.attempt,
+            "max_attempts": row["max_attempts"],
+            "resumed": start.resumed,
+            "config": start.preview,
+        },
+    )
 
 
 def run_job(
@@ -131,6 +197,7 @@ class ChainRunner:
         self.poll_jitter = poll_jitter
         self.continue_chains = continue_chains  # run the next action in the same job
         self._orders: dict[int, list[str]] = {}
+        self._notifiable_types: dict[str, bool] = {}
 
     # -- job handlers ---------------------------------------------------------------------------
 
@@ -142,19 +209,20 @@ class ChainRunner:
 
     async def handle_run(self, job: Job) -> None:
         """Run the request's next action; when it completes and the next one can run now, go
-        on in the same job (its payload names the action in hand, in the same transaction
-        that records the result), saving a job claim and completion per action."""
-        wanted = job.payload.get("action_id")
-        while True:
-            plan = await self._start(job, wanted)
-            if plan is None:
-                return
+        on in the same job: the transaction that records a result also starts the next action
+        (and names it in the job's payload), saving a claim, a completion and a transaction
+        per action."""
+        plan = await self._start(job, job.payload.get("action_id"))
+        while plan is not None:
             result, duration_ms = await self._timed_call(plan, poll=False)
-            wanted = await self._record(
-                job, plan, result, duration_ms, continue_in_job=self.continue_chains
-            )
-            if wanted is None:
-                return
+            handled, following = False, None
+            if self.continue_chains and isinstance(result, Completed):
+                handled, following = await self._advance(job, plan, result, duration_ms)
+            if not handled:  # anything but the plain case: the full step
+                following = await self._record(
+                    job, plan, result, duration_ms, continue_in_job=self.continue_chains
+                )
+            plan = following
 
     async def handle_poll(self, job: Job) -> None:
         plan = await self._load_for_poll(job)
@@ -166,99 +234,283 @@ class ChainRunner:
 
     async def _start(self, job: Job, wanted: str | None) -> _Plan | None:
         request_id = uuid.UUID(str(job.payload["request_id"]))
-        request = await self.db.fetch_one(None, QUERIES.get_request, {"id": request_id})
-        if request is None:
-            await self.queue.complete(job)
-            return None
-        item = await self.catalog.version(int(request["catalog_version_id"]))
-        async with self._transaction(request) as conn:
-            request = await self._lock(conn, request_id)
-            if not await self.queue.still_held(job, conn):
+        async with self._transaction(None) as conn:
+            request, held, rows, fields = await self._load_step(
+                conn, request_id, job, with_fields=True
+            )
+            if request is None:
+                await self.queue.complete(job, conn)
+                return None
+            if not held:
                 return None  # a stale delivery: the job was reclaimed or is finished
-            if request is None or not self._runnable(request, job):
+            if not self._runnable(request, job):
                 await self.queue.complete(job, conn)
                 return None
-            rows = await self._rows(conn, request_id)
-            try:
-                order = self._execution_order(int(request["catalog_version_id"]), item)
-            except TemplateAnalysisError as exc:
-                await self.queue.complete(job, conn)
-                await self._fail(conn, request, item, rows, None, str(exc), {})
-                return None
-            rows.sort(key=lambda r: (_index(order, r["action_id"]), r["position"]))
-            row = next((r for r in rows if r["status"] not in ("completed", "cancelled")), None)
-            if row is None:
-                await self.queue.complete(job, conn)
-                await self._complete_request(conn, request)
-                return None
-            if wanted is not None and wanted != row["action_id"]:
-                # A stale or duplicate delivery: the action it names is behind us.
-                await self.queue.complete(job, conn)
-                return None
-            if row["status"] == "failed" or (
-                row["status"] == "in_progress" and row["external_ref"] is not None
-            ):
-                # Waiting for an operator, or for the poller: nothing to run now.
-                await self.queue.complete(job, conn)
-                return None
-            resumed = row["status"] == "in_progress"
-            attempt = int(row["attempts"]) if resumed else int(row["attempts"]) + 1
-            context = await self._context(conn, request, item, rows)
-            action = _catalog_action(item, row["action_id"])
-            try:
-                real, preview = self._render_row(row, action, request, item, context)
-            except (TemplateRenderError, NoManualSupport) as exc:
-                await self.queue.complete(job, conn)
-                await conn.execute(
-                    QUERIES.engine_action_failed,
-                    {"id": row["id"], "error": {"message": str(exc), "retryable": False}},
-                )
-                code = exc.code if isinstance(exc, TemplateRenderError) else "no-manual-support"
-                await self._fail(conn, request, item, rows, row, str(exc), {"code": code})
-                return None
-            cur = await conn.execute(
-                QUERIES.engine_start_action,
-                {"id": row["id"], "attempts": attempt, "rendered_config": preview},
+            item = await self.catalog.version(int(request["catalog_version_id"]))
+            assert fields is not None
+            return await self._begin(conn, job, request, item, rows, wanted, fields)
+
+    async def _begin(
+        self,
+        conn: Connection,
+        job: Job,
+        request: dict[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        wanted: str | None,
+        fields: Mapping[str, Any],
+    ) -> _Plan | None:
+        """Start the request's next action on ``conn`` (request and action rows locked); None
+        when nothing is to be called now (the job is then completed in this transaction)."""
+        decision = self._decide(request, item, rows, wanted, fields)
+        if isinstance(decision, _Stop):
+            await self._stop(conn, job, request, item, rows, decision)
+            return None
+        return await self._write_start(conn, request, item, rows, decision)
+
+    def _decide(
+        self,
+        request: dict[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        wanted: str | None,
+        fields: Mapping[str, Any],
+    ) -> _Start | _Stop:
+        """What to do next, without writing anything: start (rendered) the next unfinished
+        action in execution order, or stop and say why. ``fields`` carry the real values of
+        password fields."""
+        try:
+            order = self._execution_order(int(request["catalog_version_id"]), item)
+        except TemplateAnalysisError as exc:
+            return _Stop("unplannable", message=str(exc))
+        rows.sort(key=lambda r: (_index(order, r["action_id"]), r["position"]))
+        row = next((r for r in rows if r["status"] not in ("completed", "cancelled")), None)
+        if row is None:
+            return _Stop("all-done")
+        if wanted is not None and wanted != row["action_id"]:
+            return _Stop("stale")  # a stale or duplicate delivery: that action is behind us
+        if row["status"] == "failed" or (
+            row["status"] == "in_progress" and row["external_ref"] is not None
+        ):
+            return _Stop("waiting")  # for an operator, or for the poller
+        resumed = row["status"] == "in_progress"
+        attempt = int(row["attempts"]) if resumed else int(row["attempts"]) + 1
+        context = self._context(request, item, rows, fields)
+        action = _catalog_action(item, row["action_id"])
+        try:
+            real, preview = self._render_row(row, action, request, item, context)
+        except (TemplateRenderError, NoManualSupport) as exc:
+            code = exc.code if isinstance(exc, TemplateRenderError) else "no-manual-support"
+            return _Stop("unrenderable", message=str(exc), row=row, code=code)
+        return _Start(row, action, attempt, resumed, context, fields, real, preview)
+
+    async def _stop(
+        self,
+        conn: Connection,
+        job: Job,
+        request: dict[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        stop: _Stop,
+    ) -> None:
+        """The job ends here; a chain that cannot go on fails, one that is done completes."""
+        await self.queue.complete(job, conn)
+        if stop.reason == "unplannable":
+            await self._fail(conn, request, item, rows, None, stop.message, {})
+        elif stop.reason == "all-done":
+            await self._complete_request(conn, request, rows)
+        elif stop.reason == "unrenderable":
+            assert stop.row is not None
+            await conn.execute(
+                QUERIES.engine_action_failed,
+                {"id": stop.row["id"], "error": {"message": stop.message, "retryable": False}},
             )
-            started = await cur.fetchone()
-            assert started is not None
-            started = dict(started)
-            timeout = self._timeout(action)
-            if timeout is not None:
-                cur = await conn.execute(
-                    QUERIES.engine_set_deadline, {"id": row["id"], "timeout_seconds": timeout}
-                )
-                deadline = await cur.fetchone()
-                assert deadline is not None
-                started["deadline_at"] = deadline["deadline_at"]
-            if request["status"] == "queued":
-                await conn.execute(
-                    QUERIES.set_request_status,
-                    {"id": request_id, "status": "in_progress", "from_statuses": ["queued"]},
-                )
-            await log_event(
-                conn,
-                request_id,
-                "action_started",
-                f"{row['action_id']} attempt {attempt}" + (" (resumed)" if resumed else ""),
-                correlation_id=request["correlation_id"],
-                action_id=row["action_id"],
-                details={
-                    "type": row["action_type"],
-                    "attempt": attempt,
-                    "max_attempts": row["max_attempts"],
-                    "resumed": resumed,
-                    "config": preview,
-                },
+            await self._fail(conn, request, item, rows, stop.row, stop.message, {"code": stop.code})
+
+    async def _write_start(
+        self,
+        conn: Connection,
+        request: dict[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        start: _Start,
+        *,
+        logs: list[dict[str, Any]] | None = None,
+        completed: tuple[dict[str, Any], Mapping[str, Any]] | None = None,
+        job: Job | None = None,
+    ) -> _Plan:
+        """Mark ``start``'s action ``in_progress`` with its masked config and log it, in one
+        statement that may also record the action just ``completed`` (row, outputs) with its
+        ``logs`` and point ``job`` at the new action: a chain's step is one write."""
+        if request["status"] == "queued":
+            await conn.execute(
+                QUERIES.set_request_status,
+                {"id": request["id"], "status": "in_progress", "from_statuses": ["queued"]},
             )
+            request["status"] = "in_progress"
+        deadline = self._deadline(start)
+        await conn.execute(
+            QUERIES.engine_advance,
+            {
+                **self._start_params(request, start, deadline, [*(logs or []), _started(start)]),
+                "done_id": completed[0]["id"] if completed is not None else None,
+                "outputs": Jsonb(dict(completed[1])) if completed is not None else None,
+                "job_id": job.id if job is not None else None,
+            },
+        )
+        return self._started_plan(request, item, rows, start, deadline)
+
+    async def _advance(
+        self, job: Job, plan: _Plan, result: Completed, duration_ms: float
+    ) -> tuple[bool, _Plan | None]:
+        """The plain step of a chain as one guarded statement, without a transaction: the
+        action in hand completed, and the next one starts (rendered from what this job read
+        when it started the action) or the request completes. The statement checks that
+        nothing changed since (the request's status, the job's lease, the actions' status and
+        attempts) and writes only then. (True, the next action or None) when it did; (False,
+        None) when this shortcut does not apply or the check failed, and the full step
+        (``_record``) runs instead, reading everything again."""
+        request = plan.request
+        if (
+            request["status"] != "in_progress"
+            or request.get("source", "api") not in ("api", "cli")  # threads hear every step
+            or job.locked_by is None
+        ):
+            return False, None
+        rows = [dict(r) for r in plan.rows]
+        current = next((r for r in rows if r["id"] == plan.row["id"]), None)
+        if current is None:
+            return False, None
+        current.update(plan.row)  # as this job wrote it when it started the action
+        attempts = int(current["attempts"])
+        outputs = dict(result.outputs)
+        current["status"], current["outputs"] = "completed", outputs
+        secrets = plan.context.secrets
+        done = _log_entry(
+            "action_completed",
+            f"{current['action_id']} completed",
+            action_id=current["action_id"],
+            details={
+                "attempt": attempts,
+                "duration_ms": duration_ms,
+                "outputs": mask(outputs, secrets),
+                "response": mask(dict(result.details), secrets),
+            },
+        )
+        guard = {
+            "actor": ENGINE_ACTOR,
+            "source": ENGINE_SOURCE,
+            "request_id": request["id"],
+            "request_status": request["status"],
+            "correlation_id": request["correlation_id"],
+            "job_id": job.id,
+            "worker_id": job.locked_by,
+            "receives": job.receives,
+            "done_id": current["id"],
+            "done_attempts": attempts,
+            "outputs": Jsonb(outputs),
+        }
+        following = next((r for r in _ordered(plan.item, rows) if r["status"] != "completed"), None)
+        if following is None:
+            return await self._finish(plan, rows, guard, done, duration_ms), None
+        expected = (str(following["status"]), int(following["attempts"]))
+        decision = self._decide(
+            dict(request), plan.item, rows, str(following["action_id"]), plan.fields
+        )
+        if not isinstance(decision, _Start):
+            return False, None
+        deadline = self._deadline(decision)
+        found = await self.db.fetch_one(
+            None,
+            QUERIES.engine_advance_guarded,
+            {
+                **guard,
+                **self._start_params(request, decision, deadline, [done, _started(decision)]),
+                "next_status": expected[0],
+                "next_attempts": expected[1],
+            },
+        )
+        if found is None or not found["advanced"]:
+            return False, None
+        self.observer.action_attempt(plan.run.action_type, "completed", duration_ms / 1000.0)
+        return True, self._started_plan(dict(request), plan.item, rows, decision, deadline)
+
+    async def _finish(
+        self,
+        plan: _Plan,
+        rows: list[dict[str, Any]],
+        guard: dict[str, Any],
+        done: dict[str, Any],
+        duration_ms: float,
+    ) -> bool:
+        """The last action completed: the request completes in one guarded statement (the
+        job done, the request's secrets forgotten, both log rows written). False when someone
+        must hear of it (a ``notify`` job is needed) or the check failed."""
+        if self._has_audience(plan.request, rows):
+            return False
+        completed = _log_entry(
+            "request_completed", "all actions completed", action_id=None, details={}
+        )
+        found = await self.db.fetch_one(
+            None, QUERIES.engine_finish_guarded, {**guard, "logs": Jsonb([done, completed])}
+        )
+        if found is None or not found["finished"]:
+            return False
+        self.observer.action_attempt(plan.run.action_type, "completed", duration_ms / 1000.0)
+        self._finished(plan.request, "completed")
+        return True
+
+    def _deadline(self, start: _Start) -> datetime | None:
+        """When the action times out: set on its first start, kept on later ones."""
+        deadline: datetime | None = start.row.get("deadline_at")
+        timeout = self._timeout(start.action)
+        if deadline is None and timeout is not None:
+            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        return deadline
+
+    @staticmethod
+    def _start_params(
+        request: Mapping[str, Any],
+        start: _Start,
+        deadline: datetime | None,
+        logs: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        return {
+            "id": start.row["id"],
+            "attempts": start.attempt,
+            "rendered_config": start.preview,
+            "deadline_at": deadline,
+            "action_id": start.row["action_id"],
+            "request_id": request["id"],
+            "correlation_id": request["correlation_id"],
+            "logs": Jsonb(logs),
+        }
+
+    def _started_plan(
+        self,
+        request: dict[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        start: _Start,
+        deadline: datetime | None,
+    ) -> _Plan:
+        started = {
+            **start.row,
+            "status": "in_progress",
+            "attempts": start.attempt,
+            "rendered_config": start.preview,
+            "deadline_at": deadline,
+            "error": None,
+        }
         return _Plan(
             request=request,
             item=item,
             rows=rows,
             row=started,
-            action=action,
-            context=context,
-            run=self._action_run(request, started, real, context, attempt),
+            action=start.action,
+            context=start.context,
+            fields=start.fields,
+            run=self._action_run(request, started, start.real, start.context, start.attempt),
         )
 
     async def _load_for_poll(self, job: Job) -> _Plan | None:
@@ -282,7 +534,8 @@ class ChainRunner:
             ):
                 await self.queue.complete(job, conn)
                 return None
-            context = await self._context(conn, request, item, rows)
+            fields = await self._fields(conn, request)
+            context = self._context(request, item, rows, fields)
         action = _catalog_action(item, action_id)
         try:
             real, _ = self._render_row(row, action, request, item, context)
@@ -295,6 +548,7 @@ class ChainRunner:
             row=row,
             action=action,
             context=context,
+            fields=fields,
             run=self._action_run(request, row, real, context, int(row["attempts"])),
         )
 
@@ -369,13 +623,13 @@ class ChainRunner:
         *,
         polled: bool = False,
         continue_in_job: bool = False,
-    ) -> str | None:
-        """Record ``result``; the next action's id when this job goes on with it."""
+    ) -> _Plan | None:
+        """Record ``result``; the next action, started in this same transaction, when this job
+        goes on with it."""
         request_id = plan.request["id"]
         secrets = plan.context.secrets
         async with self._transaction(plan.request) as conn:
-            request = await self._lock(conn, request_id)
-            rows = await self._rows(conn, request_id)
+            request, held, rows, _ = await self._load_step(conn, request_id, job)
             row = next((r for r in rows if r["action_id"] == plan.row["action_id"]), None)
             if (
                 request is None
@@ -396,15 +650,7 @@ class ChainRunner:
                     ),
                     None,
                 )
-            go_on = continue_in_job and following is not None
-            if go_on:
-                assert following is not None
-                await conn.execute(
-                    QUERIES.queue_continue_job,
-                    {"id": job.id, "action_id": following["action_id"]},
-                )
-            else:
-                await self.queue.complete(job, conn)
+            go_on = continue_in_job and held and following is not None
             log = {
                 "correlation_id": request["correlation_id"],
                 "action_id": row["action_id"],
@@ -421,16 +667,11 @@ class ChainRunner:
             )
             if isinstance(result, Completed):
                 outputs = dict(result.outputs)
-                await conn.execute(
-                    QUERIES.engine_complete_action, {"id": row["id"], "outputs": outputs}
-                )
                 row["status"], row["outputs"] = "completed", outputs
-                await log_event(
-                    conn,
-                    request_id,
+                done = _log_entry(
                     "action_completed",
                     f"{row['action_id']} completed",
-                    **log,
+                    action_id=row["action_id"],
                     details={
                         "attempt": attempt,
                         "duration_ms": duration_ms,
@@ -444,10 +685,41 @@ class ChainRunner:
                         {"id": request_id, "status": "in_progress", "from_statuses": ["failed"]},
                     )
                 await self._notify_thread(conn, request, "action_completed", row["action_id"])
+                decision: _Start | _Stop | None = None
+                if go_on:
+                    assert following is not None
+                    decision = self._decide(
+                        request, plan.item, rows, str(following["action_id"]), plan.fields
+                    )
+                    if isinstance(decision, _Start):
+                        return await self._write_start(
+                            conn,
+                            request,
+                            plan.item,
+                            rows,
+                            decision,
+                            logs=[done],
+                            completed=(row, outputs),
+                            job=job,
+                        )
+                # The completion on its own: the chain ends, waits, or goes on in a new job.
+                await conn.execute(
+                    QUERIES.engine_complete_action, {"id": row["id"], "outputs": outputs}
+                )
+                await log_event(
+                    conn,
+                    request_id,
+                    done["event"],
+                    done["message"],
+                    **log,
+                    details=done["details"],
+                )
+                if isinstance(decision, _Stop):
+                    await self._stop(conn, job, request, plan.item, rows, decision)
+                    return None
+                await self.queue.complete(job, conn)
                 if following is None:
-                    await self._complete_request(conn, request)
-                elif go_on:
-                    return str(following["action_id"])
+                    await self._complete_request(conn, request, rows)
                 else:
                     await self.queue.enqueue(
                         conn,
@@ -456,7 +728,9 @@ class ChainRunner:
                         request_id=request_id,
                         dedupe_key=f"run:{request_id}",
                     )
-            elif isinstance(result, Pending):
+                return None
+            await self.queue.complete(job, conn)
+            if isinstance(result, Pending):
                 delay = max(0.0, result.poll_after_seconds)
                 await conn.execute(
                     QUERIES.engine_action_pending,
@@ -564,7 +838,7 @@ class ChainRunner:
     ) -> None:
         """Fail the request with the context a human needs to decide what to do next."""
         completed = [r for r in _ordered(item, rows) if r["status"] == "completed"]
-        context = await self._context(conn, request, item, rows)
+        context = self._context(request, item, rows, await self._fields(conn, request))
         cleanup: list[dict[str, Any]] = []
         for done in completed:
             action = _catalog_action(item, done["action_id"])
@@ -606,17 +880,20 @@ class ChainRunner:
             action_id=failed_id,
         )
 
-    async def _complete_request(self, conn: Connection, request: dict[str, Any]) -> None:
+    async def _complete_request(
+        self, conn: Connection, request: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> None:
         cur = await conn.execute(QUERIES.engine_complete_request, {"id": request["id"]})
         done = await cur.fetchone()
         if done is None:
             return
-        await self.queue.enqueue(
-            conn,
-            NOTIFY,
-            notify_payload(request["id"], "request_completed", "completed"),
-            request_id=request["id"],
-        )
+        if self._has_audience(request, rows):
+            await self.queue.enqueue(
+                conn,
+                NOTIFY,
+                notify_payload(request["id"], "request_completed", "completed"),
+                request_id=request["id"],
+            )
         self._finished(done, "completed")
         await conn.execute(QUERIES.delete_request_secrets, {"request_id": request["id"]})
         await log_event(
@@ -626,6 +903,25 @@ class ChainRunner:
             "all actions completed",
             correlation_id=request["correlation_id"],
         )
+
+    def _has_audience(self, request: Mapping[str, Any], rows: list[dict[str, Any]]) -> bool:
+        """Whether anyone hears a request-level ``notify``: a face's thread (requests from the
+        bot) or an executor whose object follows the request (a JIRA ticket). An API request
+        of REST calls has no one, and its completion costs no job."""
+        if request.get("source", "api") not in ("api", "cli"):
+            return True
+        return any(self._notifiable(str(r["action_type"])) for r in rows)
+
+    def _notifiable(self, action_type: str) -> bool:
+        known = self._notifiable_types.get(action_type)
+        if known is None:
+            executor_type = TICKET_ACTION_TYPE if action_type == MANUAL_ACTION_TYPE else action_type
+            try:
+                known = isinstance(self.registry.get(executor_type), NotifiableExecutor)
+            except UnknownActionType:
+                known = False
+            self._notifiable_types[action_type] = known
+        return known
 
     async def _notify_thread(
         self, conn: Connection, request: Mapping[str, Any], event: str, action_id: str
@@ -665,19 +961,57 @@ class ChainRunner:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _transaction(self, request: Mapping[str, Any]) -> Any:
+    def _transaction(self, request: Mapping[str, Any] | None) -> Any:
+        """An engine transaction; without ``request`` its correlation id is set by the query
+        that locks the request (``engine_lock_request_for_job``)."""
         return self.db.transaction(
             actor=ENGINE_ACTOR,
-            correlation_id=request.get("correlation_id"),
+            correlation_id=request.get("correlation_id") if request is not None else None,
             source=ENGINE_SOURCE,
             durable=False,
+            pipeline=True,
         )
 
     @staticmethod
-    async def _lock(conn: Connection, request_id: Any) -> dict[str, Any] | None:
-        cur = await conn.execute(QUERIES.get_request_for_update, {"id": request_id})
-        row = await cur.fetchone()
-        return dict(row) if row is not None else None
+    async def _load_step(
+        conn: Connection, request_id: Any, job: Job, *, with_fields: bool = False
+    ) -> tuple[dict[str, Any] | None, bool, list[dict[str, Any]], dict[str, Any] | None]:
+        """What one step of ``job`` starts from: the request row and its action rows, locked;
+        whether the job's delivery still holds its lease (the queue contract's ``still_held``:
+        both backends keep leases in ``jobs``); and, ``with_fields``, the request's fields with
+        their secret values. The statements go out together (one round trip in a pipelined
+        transaction); the lock query also makes the request's correlation id the audit trail's.
+        """
+        locked = await conn.execute(
+            QUERIES.engine_lock_request_for_job,
+            {
+                "id": request_id,
+                "job_id": job.id,
+                "worker_id": job.locked_by,
+                "receives": job.receives,
+            },
+        )
+        actions = await conn.execute(QUERIES.engine_actions_for_update, {"request_id": request_id})
+        secret = None
+        if with_fields:
+            secret = await conn.execute(
+                QUERIES.engine_get_request_secrets, {"request_id": request_id}
+            )
+        found = await locked.fetchone()
+        rows = [dict(r) for r in await actions.fetchall()]
+        secret_row = await secret.fetchone() if secret is not None else None
+        if found is None:
+            return None, False, rows, None
+        request = dict(found)
+        request.pop("audit_context", None)
+        held = bool(request.pop("job_held"))
+        fields = None
+        if with_fields:
+            fields = {
+                **dict(request["fields"] or {}),
+                **dict(secret_row["fields"] if secret_row else {}),
+            }
+        return request, held, rows, fields
 
     @staticmethod
     async def _rows(
@@ -693,19 +1027,24 @@ class ChainRunner:
             return True
         return request["status"] == "failed" and bool(job.payload.get("operator_retry"))
 
-    async def _context(
-        self,
-        conn: Connection,
-        request: Mapping[str, Any],
-        item: CatalogItem,
-        rows: list[dict[str, Any]],
-    ) -> TemplateContext:
+    @staticmethod
+    async def _fields(conn: Connection, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The request's fields with the real values of its password fields (kept apart in
+        ``request_secrets`` until the request completes)."""
         cur = await conn.execute(QUERIES.engine_get_request_secrets, {"request_id": request["id"]})
         secret_row = await cur.fetchone()
-        fields = {
+        return {
             **dict(request["fields"] or {}),
             **dict(secret_row["fields"] if secret_row else {}),
         }
+
+    def _context(
+        self,
+        request: Mapping[str, Any],
+        item: CatalogItem,
+        rows: list[dict[str, Any]],
+        fields: Mapping[str, Any],
+    ) -> TemplateContext:
         outputs = {
             r["action_id"]: dict(r["outputs"] or {}) for r in rows if r["status"] == "completed"
         }

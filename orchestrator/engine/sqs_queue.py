@@ -27,6 +27,12 @@ How a job travels:
   message come back; after ``maxReceiveCount`` (3) receives SQS moves it to the dead-letter
   queue, where ``DeadLetterDrain`` dead-letters the row and fails its request.
 
+Operations: ``provision_queues`` creates (or finds) the queue and its dead-letter queue with the
+spec's attributes (``pao worker --create-queues``, ``pao queues create``); the relay also prunes
+sent outbox rows past ``PAO_RETENTION_OUTBOX_HOURS``; ``SqsQueueStats`` reads SQS's approximate
+message counts for the metrics, cached, and never raises (an unreachable SQS leaves the last
+counts, which then age, and counts an error).
+
 boto3 is synchronous: every call runs in a thread; timeouts and retries live in ``SqsPolicy``.
 """
 
@@ -37,13 +43,15 @@ import contextlib
 import json
 import logging
 import math
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, enqueue_job
+from orchestrator.engine.outbox import DEFAULT_OUTBOX_RETENTION_SECONDS, prune_outbox
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, QueueDepth
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request
 from orchestrator.settings import EngineSettings
@@ -53,11 +61,16 @@ from orchestrator.store.queries import QUERIES
 __all__ = [
     "DeadLetterDrain",
     "OutboxRelay",
+    "QueueReport",
     "SqsError",
+    "SqsMessageCounts",
     "SqsPolicy",
     "SqsQueue",
     "SqsQueueDepth",
+    "SqsQueueStats",
     "ensure_queues",
+    "provision_queues",
+    "queue_name",
     "sqs_client",
 ]
 
@@ -71,6 +84,10 @@ QUEUE_VISIBILITY_SECONDS: Final = 300
 MAX_RECEIVE_COUNT: Final = DEFAULT_MAX_RECEIVES
 # SQS counts visibility in whole seconds: a job due within this much is due.
 DUE_TOLERANCE_SECONDS: Final = 1.0
+STATS_MAX_AGE_SECONDS: Final = 15.0  # SQS's message counts are re-read at most this often
+STATS_WAIT_SECONDS: Final = 2.0  # a scrape waits this long for a fresh read, then uses the last
+OUTBOX_PRUNE_INTERVAL_SECONDS: Final = 300.0
+_NO_SUCH_QUEUE: Final = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 _SEPARATOR: Final = "|"
 
 
@@ -122,20 +139,129 @@ def sqs_client(
     )
 
 
-async def _call(client: Any, operation: str, queue_url: str, **params: Any) -> dict[str, Any]:
-    """Run one SQS call in a thread; failures become ``SqsError`` naming the call and queue."""
+def _call_sync(client: Any, operation: str, target: str, **params: Any) -> dict[str, Any]:
+    """One SQS call; failures become ``SqsError`` naming the call and ``target`` (a queue)."""
     method = getattr(client, operation)
     try:
-        reply: dict[str, Any] = await asyncio.to_thread(method, QueueUrl=queue_url, **params)
+        reply: dict[str, Any] = method(**params)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = error.get("Code")
         raise SqsError(
-            f"SQS {operation} on {queue_url} failed: {code}: {error.get('Message', '')}", code
+            f"SQS {operation} on {target} failed: {code}: {error.get('Message', '')}", code
         ) from exc
     except BotoCoreError as exc:
-        raise SqsError(f"SQS {operation} on {queue_url} failed: {exc}") from exc
+        raise SqsError(f"SQS {operation} on {target} failed: {exc}") from exc
     return reply
+
+
+async def _call(client: Any, operation: str, queue_url: str, **params: Any) -> dict[str, Any]:
+    """Run one SQS call in a thread; failures become ``SqsError`` naming the call and queue."""
+    return await asyncio.to_thread(
+        _call_sync, client, operation, queue_url, QueueUrl=queue_url, **params
+    )
+
+
+def queue_name(queue_url: str) -> str:
+    """The queue's name: the last path segment of its URL."""
+    return queue_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueReport:
+    """What ``provision_queues`` did with one queue: created it, or found it (and how its
+    attributes differ from the spec's, which it leaves alone)."""
+
+    name: str
+    url: str
+    created: bool
+    drift: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        line = f"queue {self.name}: {'created' if self.created else 'found'} ({self.url})"
+        if self.drift:
+            line += "; differs from the spec: " + "; ".join(self.drift)
+        return line
+
+
+def _find_queue(client: Any, name: str) -> str | None:
+    try:
+        reply = _call_sync(client, "get_queue_url", name, QueueName=name)
+    except SqsError as exc:
+        if exc.code in _NO_SUCH_QUEUE:
+            return None
+        raise
+    return str(reply["QueueUrl"])
+
+
+def _same_redrive(have: str | None, want: str) -> bool:
+    try:
+        policy, expected = json.loads(have or "{}"), json.loads(want)
+        return bool(
+            policy.get("deadLetterTargetArn") == expected["deadLetterTargetArn"]
+            and int(policy.get("maxReceiveCount", -1)) == int(expected["maxReceiveCount"])
+        )
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _drift(actual: Mapping[str, str], expected: Mapping[str, str]) -> tuple[str, ...]:
+    """``Name is X, expected Y`` for each spec attribute the queue has otherwise."""
+    found: list[str] = []
+    for key, want in expected.items():
+        have = actual.get(key)
+        same = _same_redrive(have, want) if key == "RedrivePolicy" else have == want
+        if not same:
+            found.append(f"{key} is {have or 'unset'}, expected {want}")
+    return tuple(found)
+
+
+def _ensure_queue(client: Any, name: str, attributes: Mapping[str, str]) -> QueueReport:
+    url = _find_queue(client, name)
+    if url is None:
+        # Two processes creating at once both succeed: CreateQueue with the same attributes
+        # is idempotent.
+        reply = _call_sync(client, "create_queue", name, QueueName=name, Attributes=attributes)
+        return QueueReport(name, str(reply["QueueUrl"]), created=True)
+    reply = _call_sync(
+        client, "get_queue_attributes", url, QueueUrl=url, AttributeNames=list(attributes)
+    )
+    return QueueReport(
+        name, url, created=False, drift=_drift(reply.get("Attributes") or {}, attributes)
+    )
+
+
+def provision_queues(
+    client: Any,
+    name: str,
+    *,
+    dead_letter_name: str | None = None,
+    visibility_timeout: int = QUEUE_VISIBILITY_SECONDS,
+    retention_seconds: int = RETENTION_SECONDS,
+    max_receive_count: int = MAX_RECEIVE_COUNT,
+) -> tuple[QueueReport, QueueReport]:
+    """Create queue ``name`` and its dead-letter queue (``name-dlq`` unless named) with the
+    spec's attributes, or find them; (queue, dead-letter queue). A queue found with other
+    attributes is reported, not changed: its owner may have had a reason. Synchronous."""
+    dlq = _ensure_queue(
+        client,
+        dead_letter_name or f"{name}-dlq",
+        {"MessageRetentionPeriod": str(retention_seconds)},
+    )
+    dlq_arn = _call_sync(
+        client, "get_queue_attributes", dlq.url, QueueUrl=dlq.url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+    queue = _ensure_queue(
+        client,
+        name,
+        {
+            "VisibilityTimeout": str(visibility_timeout),
+            "MessageRetentionPeriod": str(retention_seconds),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )
+    return queue, dlq
 
 
 def ensure_queues(
@@ -146,29 +272,15 @@ def ensure_queues(
     retention_seconds: int = RETENTION_SECONDS,
     max_receive_count: int = MAX_RECEIVE_COUNT,
 ) -> tuple[str, str]:
-    """Create (or find) queue ``name`` and its dead-letter queue ``name-dlq`` with the spec's
-    attributes; their URLs (queue, dead-letter queue). Synchronous, like boto3."""
-    dlq_url = str(
-        client.create_queue(
-            QueueName=f"{name}-dlq",
-            Attributes={"MessageRetentionPeriod": str(retention_seconds)},
-        )["QueueUrl"]
+    """``provision_queues``' URLs (queue, dead-letter queue)."""
+    queue, dlq = provision_queues(
+        client,
+        name,
+        visibility_timeout=visibility_timeout,
+        retention_seconds=retention_seconds,
+        max_receive_count=max_receive_count,
     )
-    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
-    queue_url = str(
-        client.create_queue(
-            QueueName=name,
-            Attributes={
-                "VisibilityTimeout": str(visibility_timeout),
-                "MessageRetentionPeriod": str(retention_seconds),
-                "RedrivePolicy": json.dumps(redrive),
-            },
-        )["QueueUrl"]
-    )
-    return queue_url, dlq_url
+    return queue.url, dlq.url
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +303,141 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
-class SqsQueueDepth(QueueDepth):
-    """The table's counts plus what SQS and the outbox hold."""
+class SqsMessageCounts:
+    """SQS's approximate message counts of the queue (and its dead-letter queue)."""
 
     visible: int
     in_flight: int
     delayed: int
-    dead_letter_messages: int
+    dead_letter: int | None  # None: no dead-letter queue configured
+    fetched_at: float  # the stats clock's time of the read
+
+
+@dataclass(frozen=True, slots=True)
+class SqsQueueDepth(QueueDepth):
+    """The table's counts plus what the outbox holds and SQS's last known message counts
+    (None while SQS has not answered yet)."""
+
     unsent: int
+    messages: SqsMessageCounts | None
+
+
+_COUNT_ATTRIBUTES: Final = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+class SqsQueueStats:
+    """SQS's message counts for the metrics: read at most every ``max_age_seconds``; a reader
+    waits at most ``wait_seconds`` for a read in progress (it goes on in the background) and
+    otherwise gets the last counts. Failures never raise: they count in ``errors`` and leave
+    the last counts, whose ``age`` then grows. The client is built on first use, so a process
+    without AWS credentials starts, and reports the failure."""
+
+    def __init__(
+        self,
+        client: Callable[[], Any],
+        queue_url: str,
+        dead_letter_queue_url: str | None = None,
+        *,
+        max_age_seconds: float = STATS_MAX_AGE_SECONDS,
+        wait_seconds: float = STATS_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._make_client = client
+        self._client: Any = None
+        self.queue_url = queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+        self.queue_name = queue_name(queue_url)
+        self.max_age_seconds = max(0.0, max_age_seconds)
+        self.wait_seconds = max(0.0, wait_seconds)
+        self._clock = clock
+        self.counts: SqsMessageCounts | None = None
+        self.errors = 0
+        self.last_error: str | None = None
+        self._attempted_at: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings) -> SqsQueueStats:
+        """Stats of the configured queues, with a client from boto3's default credentials."""
+        if settings.sqs_queue_url is None:
+            raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")
+        return cls(
+            lambda: sqs_client(settings),
+            settings.sqs_queue_url,
+            settings.sqs_dead_letter_queue_url,
+            max_age_seconds=settings.sqs_metrics_seconds,
+        )
+
+    def age(self) -> float | None:
+        """Seconds since the last successful read (None: never read)."""
+        if self.counts is None:
+            return None
+        return max(0.0, self._clock() - self.counts.fetched_at)
+
+    async def read(self) -> SqsMessageCounts | None:
+        """The latest counts, re-read from SQS when older than ``max_age_seconds``."""
+        if self._task is not None and self._task.done():
+            self._task = None
+        now = self._clock()
+        if self._task is None and (
+            self._attempted_at is None or now - self._attempted_at >= self.max_age_seconds
+        ):
+            self._attempted_at = now
+            self._task = asyncio.create_task(self._fetch())
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=self.wait_seconds)
+        return self.counts
+
+    async def settle(self) -> None:
+        """Wait for a read in progress (at shutdown, and in tests)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+    async def _fetch(self) -> None:
+        try:
+            counts = await asyncio.to_thread(self._fetch_sync)
+        except Exception as exc:  # never fail a scrape: count it, keep the last counts
+            self.errors += 1
+            level = logging.WARNING if self.last_error is None else logging.DEBUG
+            self.last_error = str(exc)
+            log.log(level, "reading SQS message counts of %s failed: %s", self.queue_name, exc)
+            return
+        if self.last_error is not None:
+            log.info("reading SQS message counts of %s works again", self.queue_name)
+        self.last_error = None
+        self.counts = counts
+
+    def _fetch_sync(self) -> SqsMessageCounts:
+        if self._client is None:
+            try:
+                self._client = self._make_client()
+            except BotoCoreError as exc:  # e.g. no region configured
+                raise SqsError(f"SQS client for {self.queue_url}: {exc}") from exc
+        main = self._attributes(self.queue_url)
+        dead = None
+        if self.dead_letter_queue_url is not None:
+            dead = int(self._attributes(self.dead_letter_queue_url)[_COUNT_ATTRIBUTES[0]])
+        return SqsMessageCounts(
+            visible=int(main.get(_COUNT_ATTRIBUTES[0], 0)),
+            in_flight=int(main.get(_COUNT_ATTRIBUTES[1], 0)),
+            delayed=int(main.get(_COUNT_ATTRIBUTES[2], 0)),
+            dead_letter=dead,
+            fetched_at=self._clock(),
+        )
+
+    def _attributes(self, queue_url: str) -> dict[str, str]:
+        reply = _call_sync(
+            self._client,
+            "get_queue_attributes",
+            queue_url,
+            QueueUrl=queue_url,
+            AttributeNames=list(_COUNT_ATTRIBUTES),
+        )
+        return dict(reply.get("Attributes") or {})
 
 
 def _job_message(message: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -251,6 +490,7 @@ class SqsQueue:
         dead_letter_queue_url: str | None = None,
         max_receives: int = DEFAULT_MAX_RECEIVES,
         wait_seconds: int = 2,
+        stats_max_age_seconds: float = STATS_MAX_AGE_SECONDS,
     ) -> None:
         self.db = db
         self.client = client
@@ -258,6 +498,12 @@ class SqsQueue:
         self.dead_letter_queue_url = dead_letter_queue_url
         self.max_receives = max_receives
         self.wait_seconds = max(0, min(20, wait_seconds))  # a receive's long poll
+        self.stats = SqsQueueStats(
+            lambda: client,
+            queue_url,
+            dead_letter_queue_url,
+            max_age_seconds=stats_max_age_seconds,
+        )
 
     async def enqueue(
         self,
@@ -475,39 +721,21 @@ class SqsQueue:
         return True
 
     async def depth(self) -> SqsQueueDepth:
+        """The table's counts and SQS's (cached, see ``SqsQueueStats``): SQS being unreachable
+        never fails this."""
         row = await self.db.fetch_one(None, QUERIES.queue_depth)
         outbox = await self.db.fetch_one(None, QUERIES.sqs_outbox_pending)
         assert row is not None
         assert outbox is not None
-        main = await self._attributes(self.queue_url)
-        dlq = (
-            await self._attributes(self.dead_letter_queue_url) if self.dead_letter_queue_url else {}
-        )
         age = row["oldest_ready_age_seconds"]
         return SqsQueueDepth(
             ready=int(row["ready"]),
             running=int(row["running"]),
             dead=int(row["dead"]),
             oldest_ready_age_seconds=float(age) if age is not None else None,
-            visible=int(main.get("ApproximateNumberOfMessages", 0)),
-            in_flight=int(main.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            delayed=int(main.get("ApproximateNumberOfMessagesDelayed", 0)),
-            dead_letter_messages=int(dlq.get("ApproximateNumberOfMessages", 0)),
             unsent=int(outbox["pending"]),
+            messages=await self.stats.read(),
         )
-
-    async def _attributes(self, queue_url: str) -> dict[str, str]:
-        reply = await _call(
-            self.client,
-            "get_queue_attributes",
-            queue_url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-                "ApproximateNumberOfMessagesDelayed",
-            ],
-        )
-        return dict(reply.get("Attributes") or {})
 
     async def _forget(self, queue_url: str, receipt: str) -> None:
         try:
@@ -521,7 +749,8 @@ class SqsQueue:
 
 class OutboxRelay:
     """Sends the outbox's unsent rows to SQS (see the module docstring); the worker pool runs
-    ``run`` every ``interval_seconds``."""
+    ``run`` every ``interval_seconds``. Every ``prune_interval_seconds`` it also deletes sent
+    rows older than ``retention_seconds`` (None: never), so the table stays small."""
 
     def __init__(
         self,
@@ -531,12 +760,30 @@ class OutboxRelay:
         *,
         send_ahead_seconds: float = SQS_MAX_DELAY_SECONDS,
         interval_seconds: float = 0.2,
+        retention_seconds: float | None = DEFAULT_OUTBOX_RETENTION_SECONDS,
+        prune_interval_seconds: float = OUTBOX_PRUNE_INTERVAL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.client = client
         self.queue_url = queue_url
         self.send_ahead_seconds = max(0.0, min(float(SQS_MAX_DELAY_SECONDS), send_ahead_seconds))
         self.interval_seconds = interval_seconds
+        self.retention_seconds = retention_seconds
+        self.prune_interval_seconds = prune_interval_seconds
+        self._clock = clock
+        self._pruned_at: float | None = None
+
+    async def prune_if_due(self) -> int:
+        """Delete the sent rows past retention when the last pruning is old enough; the number
+        deleted (0 when not due)."""
+        if self.retention_seconds is None:
+            return 0
+        now = self._clock()
+        if self._pruned_at is not None and now - self._pruned_at < self.prune_interval_seconds:
+            return 0
+        self._pruned_at = now
+        return await prune_outbox(self.db, self.retention_seconds)
 
     async def run_once(self) -> int:
         """Send every due unsent row; the number of messages sent."""
@@ -599,6 +846,10 @@ class OutboxRelay:
                 await self.run_once()
             except Exception:
                 log.warning("outbox relay to %s failed; retrying", self.queue_url, exc_info=True)
+            try:
+                await self.prune_if_due()
+            except Exception:
+                log.warning("pruning the sent outbox rows failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
 

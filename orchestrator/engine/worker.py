@@ -4,7 +4,8 @@
 the notifier (whose listeners the faces add), ``escalate`` to the escalation handler; other
 kinds (webhook processing) are handlers the faces register at start-up. A handler that raises
 gives the job back with a backoff delay; the queue dead-letters it after its last receive.
-While a handler runs, a heartbeat keeps the job's lease alive.
+While a handler runs, a heartbeat keeps the job's lease alive, and every log line carries the
+job's correlation id, request id and user (``orchestrator.tracing.job_scope``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from orchestrator.engine.notifier import Notifier
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
+from orchestrator.tracing import job_scope, record_failure
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +84,23 @@ class Worker:
 
     async def process(self, job: Job) -> None:
         """Run ``job``'s handler with a heartbeat, then complete it (or give it back)."""
-        handler = self.handlers[job.kind]
-        beat = asyncio.create_task(self._heartbeat(job))
-        try:
-            await handler(job)
-        except Exception as exc:
-            log.exception("job %s (%s) failed on receive %s", job.id, job.kind, job.receives)
-            delay = self.error_backoff.delay(job.receives)
-            await self.queue.retry_later(job, delay, f"{type(exc).__name__}: {exc}")
-            return
-        finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-        await self.queue.complete(job)
+        with job_scope(job):  # the job's log context and, with tracing on, its span
+            handler = self.handlers[job.kind]
+            log.debug("job %s (%s) receive %s", job.id, job.kind, job.receives)
+            beat = asyncio.create_task(self._heartbeat(job))
+            try:
+                await handler(job)
+            except Exception as exc:
+                record_failure(exc)
+                log.exception("job %s (%s) failed on receive %s", job.id, job.kind, job.receives)
+                delay = self.error_backoff.delay(job.receives)
+                await self.queue.retry_later(job, delay, f"{type(exc).__name__}: {exc}")
+                return
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+            await self.queue.complete(job)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Process jobs until ``stop`` is set; sleeps ``idle_seconds`` when the queue is empty."""

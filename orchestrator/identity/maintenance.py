@@ -3,6 +3,10 @@
 Completed and aborted requests older than PAO_RETENTION_REQUEST_DAYS (90), audit rows older than
 PAO_RETENTION_AUDIT_DAYS (365) and expired or revoked tokens are deleted. ``--dry-run`` does the
 same work and rolls it back, so the counts it prints are exact.
+
+Outbox rows the SQS relay sent more than PAO_RETENTION_OUTBOX_HOURS (24) ago are deleted after
+that transaction, in batches (the relay prunes them too; on the PostgreSQL backend there are
+none); a dry run counts them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import sys
 from typing import Any, TextIO
 
+from orchestrator.engine.outbox import prunable_outbox, prune_outbox
 from orchestrator.settings import AuthSettings, Settings, SettingsError
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
@@ -28,8 +33,8 @@ def add_maintenance_parser(commands: Any) -> argparse.ArgumentParser:
         "maintenance",
         help="apply the retention rules (old requests, audit rows, expired tokens)",
         description=(
-            "Delete completed/aborted requests and audit rows past retention, and expired or "
-            "revoked tokens. Prints the counts as JSON."
+            "Delete completed/aborted requests and audit rows past retention, expired or "
+            "revoked tokens, and sent SQS outbox rows past retention. Prints the counts as JSON."
         ),
     )
     parser.add_argument("--database-url", help="PostgreSQL URL (default: DATABASE_URL)")
@@ -58,6 +63,12 @@ async def purge(db: Database, retention: AuthSettings, *, dry_run: bool) -> dict
     return counts
 
 
+async def purge_outbox(db: Database, retention_hours: int, *, dry_run: bool) -> int:
+    """Sent outbox rows past retention: deleted in batches, or only counted."""
+    seconds = retention_hours * 3600.0
+    return await (prunable_outbox(db, seconds) if dry_run else prune_outbox(db, seconds))
+
+
 def run_maintenance_command(
     args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -76,7 +87,11 @@ def run_maintenance_command(
     async def main() -> dict[str, int]:
         db = await Database.open(url, min_size=1, max_size=1)
         try:
-            return await purge(db, settings.auth, dry_run=args.dry_run)
+            counts = await purge(db, settings.auth, dry_run=args.dry_run)
+            counts["outbox_rows"] = await purge_outbox(
+                db, settings.engine.outbox_retention_hours, dry_run=args.dry_run
+            )
+            return counts
         finally:
             await db.close()
 

@@ -32,6 +32,7 @@ from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.requests.states import ALLOWED_FROM, TERMINAL
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
+from orchestrator.tracing import with_job_context
 
 MASK = "****"
 
@@ -44,6 +45,11 @@ class Principal:
     name: str | None = None
     teams: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+
+
+# The audit trail records the face that acted (api, bot, cli); a request's own ``source`` says
+# more precisely where it came from (a PR's request file, an issue form).
+AUDIT_SOURCE = {"github-pr": "bot", "github-issue": "bot", "issue": "bot"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +196,9 @@ class RequestService:
         item = outcome.item
         masked, secrets = mask_fields(item, outcome.fields)
         async with self.db.transaction(
-            actor=principal.email, correlation_id=correlation_id, source=draft.source
+            actor=principal.email,
+            correlation_id=correlation_id,
+            source=AUDIT_SOURCE.get(draft.source, draft.source),
         ) as conn:
             cur = await conn.execute(
                 QUERIES.insert_request,
@@ -248,7 +256,13 @@ class RequestService:
                     QUERIES.insert_job,
                     {
                         "kind": RUN_ACTION,
-                        "payload": Jsonb({"request_id": str(request_id)}),
+                        "payload": Jsonb(
+                            with_job_context(
+                                {"request_id": str(request_id)},
+                                correlation_id=correlation_id,
+                                user=principal.email,
+                            )
+                        ),
                         "request_id": request_id,
                         "delay_seconds": 0,
                         "max_receives": 3,
@@ -365,11 +379,17 @@ class RequestService:
     # -- operator decisions -------------------------------------------------------------------
 
     async def abort(
-        self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
+        self,
+        request_id: uuid.UUID,
+        principal: Principal,
+        reason: str,
+        correlation_id: str,
+        *,
+        source: str = "api",
     ) -> dict[str, Any]:
         """``aborted`` with its reason: pending actions cancelled, in-flight external runs
         cancelled by the engine where the target supports it."""
-        async with self._decision(principal, correlation_id) as conn:
+        async with self._decision(principal, correlation_id, source) as conn:
             await self._lock_for(conn, request_id, "abort")
             cur = await conn.execute(
                 QUERIES.abort_request,
@@ -432,13 +452,18 @@ class RequestService:
             )
 
     async def retry(
-        self, request_id: uuid.UUID, principal: Principal, correlation_id: str
+        self,
+        request_id: uuid.UUID,
+        principal: Principal,
+        correlation_id: str,
+        *,
+        source: str = "api",
     ) -> dict[str, Any]:
         """Re-run a failed request's failed action and continue the chain: one transaction that
         checks the state under the request's row lock (two operators retrying at once produce
         one retry), resets the action (a new generation, so executors start a new run) and
         enqueues its run. The request stays ``failed`` until the engine resolves the action."""
-        async with self._decision(principal, correlation_id) as conn:
+        async with self._decision(principal, correlation_id, source) as conn:
             current = await self._lock_for(conn, request_id, "retry")
             cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
             retried = [r["action_id"] for r in await cur.fetchall()]
@@ -466,11 +491,17 @@ class RequestService:
         return request_view(dict(current))
 
     async def escalate(
-        self, request_id: uuid.UUID, principal: Principal, reason: str, correlation_id: str
+        self,
+        request_id: uuid.UUID,
+        principal: Principal,
+        reason: str,
+        correlation_id: str,
+        *,
+        source: str = "api",
     ) -> dict[str, Any]:
         """Hand a failed request to people: ``escalated`` at once, and a job that opens the
         manual-support ticket (with the preserved failure context) whose key the request keeps."""
-        async with self._decision(principal, correlation_id) as conn:
+        async with self._decision(principal, correlation_id, source) as conn:
             await self._lock_for(conn, request_id, "escalate")
             cur = await conn.execute(
                 QUERIES.escalate_request,
@@ -498,9 +529,10 @@ class RequestService:
             )
         return request_view(dict(row))
 
-    def _decision(self, principal: Principal, correlation_id: str) -> Any:
+    def _decision(self, principal: Principal, correlation_id: str, source: str) -> Any:
+        """The decision's transaction, audited as ``principal`` on the face (``source``) used."""
         return self.db.transaction(
-            actor=principal.email, correlation_id=correlation_id, source="api"
+            actor=principal.email, correlation_id=correlation_id, source=source
         )
 
     @staticmethod

@@ -138,8 +138,8 @@ async def test_chain_posts_then_uses_outputs_with_auth(
     target.require_auth = required  # anything else gets 401
     await store(services, [create_action(auth), fetch_action(auth)])
     request_id = await submit(services)
-    # one job runs both actions, then the completion notice
-    assert await drain(make_worker(services, target)) == 2
+    # one job runs both actions (no completion notice: nobody listens to an API request)
+    assert await drain(make_worker(services, target)) == 1
 
     request = await request_row(services, request_id)
     assert request["status"] == "completed", request["error_context"]
@@ -227,7 +227,7 @@ async def test_429_with_retry_after_then_success(services: Services, target: Res
     assert await drain(worker) == 0  # not due yet
 
     await make_due(services, request_id)
-    assert await drain(worker) == 2  # the retried action and the completion notice
+    assert await drain(worker) == 1  # the retried action, then the next one in that job
     assert (await request_row(services, request_id))["status"] == "completed"
     posts = target.seen("/api/v2/resources", "POST")
     assert len(posts) == 2
@@ -333,7 +333,7 @@ async def test_redelivery_reuses_idempotency_key_and_creates_once(
     assert (await action_rows(services, request_id))["create"]["status"] == "in_progress"
 
     rescuer = make_worker(services, target)  # the lease expired: the job is delivered again
-    assert await drain(rescuer) == 2  # the resumed action and the next one in one job, the notice
+    assert await drain(rescuer) == 1  # the resumed action and the next one in one job
 
     posts = target.seen("/api/v2/resources", "POST")
     assert len(posts) == 2

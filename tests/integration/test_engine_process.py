@@ -12,8 +12,15 @@ from prometheus_client import CollectorRegistry, generate_latest
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Registry
 from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.process import WorkerPool, load_registry
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
-from tests.integration.engine_harness import item_document, request_row, store_item, submit
+from tests.integration.engine_harness import (
+    REQUESTER,
+    item_document,
+    request_row,
+    store_item,
+    submit,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -64,13 +71,32 @@ async def test_pool_runs_chains_to_completion_and_reports_metrics(services: Serv
         heard.append(job.payload["request_id"])
 
     pool.listen(listener)
-    ids = [await submit(services, "pool-item", {"instanceName": f"db-{n}"}) for n in range(6)]
+    ids = [await submit(services, "pool-item", {"instanceName": f"db-{n}"}) for n in range(4)]
+    # Requests from a face (the bot's pull requests) are the ones its listeners hear about.
+    from_bot = [
+        str(
+            (
+                await services.requests.submit(
+                    RequestDraft("pool-item", {"instanceName": f"pr-{n}"}, source="github-pr"),
+                    REQUESTER,
+                    correlation_id=f"github-{n}",
+                )
+            )["id"]
+        )
+        for n in range(2)
+    ]
+    ids += from_bot
     stop = asyncio.Event()
     running = asyncio.create_task(pool.run(stop))
 
     async def all_done() -> bool:
         rows = [await request_row(services, i) for i in ids]
-        return all(r["status"] == "completed" for r in rows) and len(heard) == len(ids)
+        depth = await pool.queue.depth()
+        return (
+            all(r["status"] == "completed" for r in rows)
+            and depth.ready + depth.running == 0  # every notice delivered
+            and set(heard) == set(from_bot)
+        )
 
     await wait_for(all_done)
     stop.set()
@@ -78,7 +104,7 @@ async def test_pool_runs_chains_to_completion_and_reports_metrics(services: Serv
 
     # Four workers, one queue: every action ran exactly once.
     assert sorted(executor.calls) == sorted((i, f"step{n}") for i in ids for n in range(4))
-    assert sorted(heard) == sorted(ids)
+    assert set(heard) == set(from_bot)  # each step and the completion, nothing of the others
     await metrics.refresh_queue(pool.queue)
     text = generate_latest(metrics.registry).decode()
     assert 'pao_action_attempts_total{action_type="rest-api",outcome="completed"} 24.0' in text

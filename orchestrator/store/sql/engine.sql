@@ -86,6 +86,11 @@ SET status = 'failed', error_context = %(error_context)s
 WHERE id = %(id)s AND status IN ('submitted', 'validating', 'queued', 'in_progress', 'failed')
 RETURNING *;
 
+-- name: engine_adopt_correlation
+-- The request's correlation id becomes the audit context of the rest of this transaction.
+SELECT set_config('pao.correlation_id', correlation_id, true) AS correlation_id
+FROM requests WHERE id = %(id)s;
+
 -- name: engine_fail_open_actions
 UPDATE request_actions
 SET status = 'failed', error = %(error)s, next_poll_at = NULL
@@ -104,13 +109,152 @@ SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY positio
 -- name: engine_get_request_secrets
 SELECT fields FROM request_secrets WHERE request_id = %(request_id)s;
 
--- name: engine_start_action
--- An action begins an attempt (or resumes one after a redelivery: attempts unchanged).
+-- name: engine_advance
+-- A chain's step in one statement: the action starts an attempt (or resumes one after a
+-- redelivery: attempts unchanged; a deadline set on its first start is kept) and its log rows
+-- are written in order. Going on inside a job, the same statement records the action just
+-- completed (done_id, outputs) and points the job at the new action (job_id); both NULL
+-- otherwise.
+WITH done AS (
+    UPDATE request_actions
+    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
+        error = NULL
+    WHERE id = %(done_id)s
+), job AS (
+    UPDATE jobs
+    SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+    WHERE id = %(job_id)s
+), logged AS (
+    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
+                              correlation_id)
+    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
+           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
+    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
+    ORDER BY l.n
+)
 UPDATE request_actions
 SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
-    started_at = COALESCE(started_at, now()), error = NULL
-WHERE id = %(id)s
-RETURNING *;
+    started_at = COALESCE(started_at, now()), error = NULL,
+    deadline_at = COALESCE(deadline_at, %(deadline_at)s)
+WHERE id = %(id)s;
+
+-- name: engine_advance_guarded
+-- The plain step of a chain as one statement in its own transaction (no BEGIN, no COMMIT
+-- round trips): the action in hand completed and the next one starts, both rendered from the
+-- state the job read when it started the action. Nothing is written unless that state still
+-- holds: the request (locked here) in the same status, the job's delivery holding its lease,
+-- the action in hand in progress with the same attempts, the next action as it was read.
+-- Sets the audit context (actor, source, the request's correlation id) and commits without
+-- waiting for the WAL flush, as the engine's transactions do. advanced = 0: nothing written.
+WITH req AS (
+    SELECT r.id,
+           set_config('pao.actor', %(actor)s, true)
+           || set_config('pao.source', %(source)s, true)
+           || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
+           || set_config('synchronous_commit', 'off', true) AS audit_context
+    FROM requests r
+    WHERE r.id = %(request_id)s AND r.status = %(request_status)s
+    FOR UPDATE OF r
+), ok AS (
+    SELECT req.id FROM req
+    WHERE EXISTS (SELECT 1 FROM jobs j
+                  WHERE j.id = %(job_id)s AND j.status = 'running'
+                    AND j.locked_by = %(worker_id)s AND j.receives = %(receives)s)
+      AND EXISTS (SELECT 1 FROM request_actions a
+                  WHERE a.id = %(done_id)s AND a.request_id = req.id
+                    AND a.status = 'in_progress' AND a.attempts = %(done_attempts)s)
+      AND EXISTS (SELECT 1 FROM request_actions a
+                  WHERE a.id = %(id)s AND a.request_id = req.id
+                    AND a.status = %(next_status)s AND a.attempts = %(next_attempts)s)
+), done AS (
+    UPDATE request_actions
+    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
+        error = NULL
+    WHERE id = %(done_id)s AND EXISTS (SELECT 1 FROM ok)
+), job AS (
+    UPDATE jobs
+    SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+    WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM ok)
+), logged AS (
+    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
+                              correlation_id)
+    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
+           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
+    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
+    WHERE EXISTS (SELECT 1 FROM ok)
+    ORDER BY l.n
+), started AS (
+    UPDATE request_actions
+    SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
+        started_at = COALESCE(started_at, now()), error = NULL,
+        deadline_at = COALESCE(deadline_at, %(deadline_at)s)
+    WHERE id = %(id)s AND EXISTS (SELECT 1 FROM ok)
+    RETURNING id
+)
+SELECT count(*) AS advanced FROM started;
+
+-- name: engine_finish_guarded
+-- The last step of a chain as one statement, guarded as engine_advance_guarded: the action in
+-- hand completed, every other action already completed, the request completed, the job done,
+-- the request's secrets forgotten, the log rows written. finished = 0: nothing written.
+WITH req AS (
+    SELECT r.id,
+           set_config('pao.actor', %(actor)s, true)
+           || set_config('pao.source', %(source)s, true)
+           || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
+           || set_config('synchronous_commit', 'off', true) AS audit_context
+    FROM requests r
+    WHERE r.id = %(request_id)s AND r.status = %(request_status)s
+    FOR UPDATE OF r
+), ok AS (
+    SELECT req.id FROM req
+    WHERE EXISTS (SELECT 1 FROM jobs j
+                  WHERE j.id = %(job_id)s AND j.status = 'running'
+                    AND j.locked_by = %(worker_id)s AND j.receives = %(receives)s)
+      AND EXISTS (SELECT 1 FROM request_actions a
+                  WHERE a.id = %(done_id)s AND a.request_id = req.id
+                    AND a.status = 'in_progress' AND a.attempts = %(done_attempts)s)
+      AND NOT EXISTS (SELECT 1 FROM request_actions a
+                      WHERE a.request_id = req.id AND a.id <> %(done_id)s
+                        AND a.status <> 'completed')
+), done AS (
+    UPDATE request_actions
+    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
+        error = NULL
+    WHERE id = %(done_id)s AND EXISTS (SELECT 1 FROM ok)
+), job AS (
+    UPDATE jobs
+    SET status = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
+    WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM ok)
+), forgotten AS (
+    DELETE FROM request_secrets WHERE request_id IN (SELECT id FROM ok)
+), logged AS (
+    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
+                              correlation_id)
+    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
+           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
+    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
+    WHERE EXISTS (SELECT 1 FROM ok)
+    ORDER BY l.n
+), finished AS (
+    UPDATE requests
+    SET status = 'completed', completed_at = now(), error_context = NULL
+    WHERE id IN (SELECT id FROM ok)
+    RETURNING id
+)
+SELECT count(*) AS finished FROM finished;
+
+-- name: engine_lock_request_for_job
+-- One step of a job begins: the request row locked, whether the job's delivery still holds
+-- its lease, and the request's correlation id set for the audit trigger, in one round trip.
+SELECT r.*,
+       set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true) AS audit_context,
+       COALESCE((SELECT j.status = 'running' AND j.locked_by = %(worker_id)s
+                        AND j.receives = %(receives)s
+                 FROM jobs j WHERE j.id = %(job_id)s), false) AS job_held
+FROM requests r
+WHERE r.id = %(id)s
+FOR UPDATE OF r;
 
 -- name: engine_complete_action
 UPDATE request_actions
@@ -169,12 +313,6 @@ RETURNING *;
 
 -- name: engine_get_action
 SELECT * FROM request_actions WHERE request_id = %(request_id)s AND action_id = %(action_id)s;
-
--- name: engine_set_deadline
-UPDATE request_actions
-SET deadline_at = COALESCE(deadline_at, now() + make_interval(secs => %(timeout_seconds)s))
-WHERE id = %(id)s
-RETURNING deadline_at;
 
 -- name: queue_continue_job
 -- The run-action job in hand goes on with the request's next action (recorded with the result).

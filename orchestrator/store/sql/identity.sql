@@ -45,15 +45,23 @@ WHERE r.id = %(id)s;
 SELECT DISTINCT owner_team FROM catalog_items WHERE owner_team = ANY(%(teams)s::text[]);
 
 -- name: identity_list_audit
--- Keyset pagination over id, newest first; every filter optional and bound.
+-- Keyset pagination over id, newest first; every filter optional and bound. ``request_id``
+-- selects a request's own rows and those of its actions; ``since`` inclusive, ``until`` not.
 SELECT id, table_name, row_id, operation, actor, correlation_id, source, old_data, new_data,
        created_at
 FROM audit_logs
 WHERE (%(table_name)s::text IS NULL OR table_name = %(table_name)s)
   AND (%(row_id)s::text IS NULL OR row_id = %(row_id)s)
+  AND (%(request_id)s::text IS NULL
+       OR (table_name = 'requests' AND row_id = %(request_id)s)
+       OR (table_name = 'request_actions'
+           AND COALESCE(new_data, old_data) ->> 'request_id' = %(request_id)s))
+  AND (%(operation)s::text IS NULL OR operation = %(operation)s)
   AND (%(actor)s::text IS NULL OR actor = %(actor)s)
   AND (%(correlation_id)s::text IS NULL OR correlation_id = %(correlation_id)s)
   AND (%(source)s::text IS NULL OR source = %(source)s)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
 ORDER BY id DESC
 LIMIT %(limit)s;

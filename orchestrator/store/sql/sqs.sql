@@ -52,3 +52,23 @@ UPDATE outbox SET sent_at = now() WHERE id = ANY(%(ids)s);
 -- name: sqs_outbox_pending
 -- How many outbox rows are still unsent (for depth and tests).
 SELECT count(*) AS pending FROM outbox WHERE sent_at IS NULL;
+
+-- name: sqs_outbox_prune
+-- One batch of sent outbox rows past retention (oldest first, by outbox_sent_idx); rows another
+-- pruner holds are skipped. Unsent rows are never touched.
+WITH doomed AS (
+    SELECT id FROM outbox
+    WHERE sent_at < now() - make_interval(secs => %(retention_seconds)s)
+    ORDER BY sent_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM outbox o USING doomed d WHERE o.id = d.id
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
+
+-- name: sqs_outbox_prunable
+-- How many sent outbox rows are past retention (what a prune would delete).
+SELECT count(*) AS n FROM outbox
+WHERE sent_at < now() - make_interval(secs => %(retention_seconds)s);
