@@ -28,6 +28,7 @@ from api.request_context import RequestContextMiddleware
 from api.tracing import TracingMiddleware
 from orchestrator import __version__
 from orchestrator.engine.executor import Registry
+from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 
@@ -71,6 +72,7 @@ def create_app(
             return
         opened = await open_services(settings)
         app.state.services = opened
+        freeze_startup_heap()
         try:
             async with run_background(opened):
                 yield

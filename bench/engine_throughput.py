@@ -38,6 +38,7 @@ from orchestrator.engine.jobs import RUN_ACTION
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.process import WorkerPool
 from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import open_services
 from orchestrator.settings import EngineSettings, Settings
 from tests.integration.engine_harness import item_document
@@ -148,6 +149,7 @@ async def run(database_url: str, target_url: str, requests: int, concurrency: in
         pool = WorkerPool(services, Registry({"rest-api": executor}))
         for worker in pool.workers:
             worker.idle_seconds = 0.01
+        freeze_startup_heap()  # as `pao worker` does once its pool is built
         overheads: list[float] = []  # per action: its share of the job's time minus the calls
 
         async def timed(job: Job) -> None:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
+from litestar.response.base import ASGIResponse
 
 from api.auth import admin_only, catalog_owners
 from api.problems import problem_responses
@@ -46,15 +48,18 @@ class CatalogController(Controller):
     @get(
         "/items/{item_id:str}",
         summary="A catalog item with its full definition",
-        responses=problem_responses(404),
+        responses={
+            200: ResponseSpec(dict[str, Any], description="The catalog item (JSON object)"),
+            **problem_responses(404),
+        },
     )
-    async def get_item(self, request: Request[Any, Any, Any], item_id: str) -> Response[bytes]:
+    async def get_item(self, request: Request[Any, Any, Any], item_id: str) -> ASGIResponse:
         # the hottest read: the services come straight from app state (resolving the
-        # `services` dependency costs more than the cached lookup) and the cached document's
-        # bytes are sent as they are
+        # `services` dependency costs more than the cached lookup), and the cached document's
+        # bytes go out as a ready ASGI response (no Response-to-ASGI conversion)
         services: Services = request.app.state.services
         body = await services.catalog.item_json(item_id)
-        return Response(body, media_type="application/json")
+        return ASGIResponse(body=body, media_type="application/json")
 
     @get(
         "/items/{item_id:str}/schema",

@@ -20,6 +20,7 @@ from orchestrator import tracing
 from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.process import WorkerPool, load_registry
 from orchestrator.observability import configure_logging
+from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings, SettingsError
 
@@ -156,6 +157,7 @@ async def run_pool(
         watch_queue(metrics, pool)
     pool.load_plugins(env)
     log.info("executors: %s", ", ".join(sorted(registry)) or "none")
+    freeze_startup_heap()
     await pool.run(stop)
 
 
