@@ -7,7 +7,6 @@ API keeps serving from PostgreSQL when Redis is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Protocol
@@ -143,12 +142,13 @@ class RedisCache:
     async def follow_invalidations(
         self, listener: InvalidationListener, *, ping_seconds: float
     ) -> None:
-        """Report the invalidations published by any instance to ``listener`` until cancelled
-        or the connection fails (raises). Pings when quiet, so a silent connection is noticed."""
+        """Report the invalidations published by any instance to ``listener`` until cancelled,
+        the listener no longer wants them, or the connection fails (raises). Pings when quiet,
+        so a silent connection is noticed."""
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self.channel)
-            while True:
+            while listener.wanted():
                 message = await pubsub.get_message(timeout=ping_seconds)
                 if message is None:
                     await pubsub.ping()
@@ -189,6 +189,9 @@ class InvalidationListener(Protocol):
     def heard(self) -> None:
         """Any sign that the subscription is alive (a message or a ping's answer)."""
 
+    def wanted(self) -> bool:
+        """False once the listener is closed: the subscription then ends."""
+
 
 class NearCache:
     """A short-lived in-process copy in front of Redis (a "near cache"), kept coherent by the
@@ -216,6 +219,7 @@ class NearCache:
         self._live_until = 0.0  # monotonic time until which the subscription counts as alive
         self._follower: asyncio.Task[None] | None = None
         self._failing = False
+        self._closed = False
 
     # InvalidationListener: called by RedisCache.follow_invalidations, on this event loop
     def subscribed(self) -> None:
@@ -230,6 +234,9 @@ class NearCache:
     def heard(self) -> None:
         self._live_until = time.monotonic() + 3 * self.ping_seconds
 
+    def wanted(self) -> bool:
+        return not self._closed
+
     def _drop_all(self) -> None:
         self.generation += 1
         self.local.drop_prefix("")
@@ -240,7 +247,7 @@ class NearCache:
         return time.monotonic() < self._live_until
 
     async def get(self, key: str) -> bytes | None:
-        if self._follower is None:
+        if self._follower is None and not self._closed:
             self._follower = asyncio.create_task(self._follow(), name="near-cache-invalidations")
         if time.monotonic() < self._live_until:
             value = self.local.get_now(key)
@@ -265,11 +272,17 @@ class NearCache:
         return await self.remote.ping()
 
     async def close(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
-            self._follower = None
+        self._closed = True
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            follower.cancel()
+            # A cancellation that lands inside redis-py's read can be swallowed there; the loop
+            # also ends on ``wanted()`` within a ping interval, and closing never waits longer.
+            done, _ = await asyncio.wait({follower}, timeout=3 * self.ping_seconds + 1)
+            if not done:
+                log.warning("near cache: the invalidation follower did not stop; left behind")
+            elif not follower.cancelled() and follower.exception() is not None:
+                log.debug("near cache follower ended with %r", follower.exception())
         self._live_until = 0.0
         await self.local.close()
         await self.remote.close()
@@ -277,7 +290,7 @@ class NearCache:
     async def _follow(self) -> None:
         """Follow the invalidation channel for the life of this cache, resubscribing after
         failures (local copies are not served meanwhile)."""
-        while True:
+        while not self._closed:
             try:
                 await self.remote.follow_invalidations(self, ping_seconds=self.ping_seconds)
             except Exception as exc:  # any failure: stop trusting the local copies
