@@ -8,19 +8,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
 
 @contextmanager
-def serve_asgi(app: Any, name: str = "fake") -> Iterator[str]:
-    """Run ``app`` for the block; yields its base URL (``http://127.0.0.1:PORT``)."""
+def serve_asgi(
+    app: Any, name: str = "fake", *, lifespan: Literal["auto", "on", "off"] = "off"
+) -> Iterator[str]:
+    """Run ``app`` for the block; yields its base URL (``http://127.0.0.1:PORT``). Fakes need
+    no lifespan; PAO's own app (``lifespan="on"``) opens and closes its services in it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"{name}-server"
@@ -35,5 +38,5 @@ def serve_asgi(app: Any, name: str = "fake") -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=5.0)
+        thread.join(timeout=30.0)
         sock.close()

@@ -8,22 +8,26 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from actions.registry import ActionDeps, default_registry
+from actions.rest_api import RestApiSettings
 from api.app import create_app
 from bot.app import Bot, bot_from_services
 from bot.settings import BotSettings
 from bot.webhook import sign
+from orchestrator.engine.worker import Worker
 from orchestrator.github_client import GitHubSettings, github_client
 from orchestrator.services import Services
 from tests.fakes.github.conversations import ConversationArea
 from tests.fakes.github.core import FakeGitHub
+from tests.integration.engine_harness import make_worker, store_item
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 REPO = "acme/requests"
@@ -69,6 +73,25 @@ def make_bot(
 ) -> Bot:
     client = github_client(GitHubSettings(api_url=world.base_url, token=TOKEN))
     return bot_from_services(services, settings, client, template_environment=template_environment)
+
+
+def bot_worker(services: Services, bot: Bot, target_url: str) -> Worker:
+    """A worker with the default executors (REST calls to loopback allowed) that also runs the
+    bot's jobs, as `pao worker` builds it when GitHub is configured."""
+    deps = ActionDeps(rest_api=RestApiSettings(allowed_hosts=frozenset({"127.0.0.1"})))
+    worker = make_worker(
+        services, default_registry(deps), template_environment={"TARGET_URL": target_url}
+    )
+    bot.register(worker)
+    return worker
+
+
+@asynccontextmanager
+async def hooked(services: Services, bot: Bot) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook route, with the catalog item the request files ask for stored."""
+    await store_item(services, database_item())
+    async with webhook_client(services, bot) as client:
+        yield client
 
 
 def webhook_client(services: Services, bot: Bot) -> httpx.AsyncClient:

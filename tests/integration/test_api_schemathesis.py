@@ -6,30 +6,20 @@ on a fresh database; examples per operation are bounded to keep the suite fast.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from api.app import create_app
 from orchestrator.settings import Settings
+from tests.fakes.loopback import serve_asgi
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -37,23 +27,8 @@ def live_url(database_url: str) -> Iterator[str]:
     app_settings = Settings.from_env(
         {"DATABASE_URL": database_url, "CATALOG_LOCAL_PATH": str(ROOT / "examples" / "catalog")}
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        if not thread.is_alive():
-            pytest.fail("the API server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_asgi(create_app(app_settings), "pao-api", lifespan="on") as url:
+        yield url
 
 
 @pytest.fixture

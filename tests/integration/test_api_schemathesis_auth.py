@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,6 @@ import httpx
 import psycopg
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
@@ -32,6 +28,7 @@ from api.app import create_app
 from orchestrator.identity.tokens import TokenStore
 from orchestrator.settings import Settings
 from orchestrator.store.database import Database
+from tests.fakes.loopback import serve_asgi
 from tests.samples import FIELDS, ITEM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,13 +80,6 @@ class World:
         return status
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def live_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     rate = getattr(request, "param", "0")  # writes a minute; 0: fuzzing is not throttled
@@ -102,23 +92,8 @@ def live_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]
             "PAO_WRITE_RATE_PER_MINUTE": rate,
         }
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        if not thread.is_alive():
-            pytest.fail("the API server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_asgi(create_app(app_settings), "pao-api", lifespan="on") as url:
+        yield url
 
 
 async def _issue_tokens(database_url: str) -> dict[str, str]:

@@ -480,19 +480,13 @@ def bot(services: Services, world: h.GitHubWorld, target: RestTarget) -> Bot:
 
 @pytest.fixture
 async def hook(services: Services, bot: Bot) -> AsyncIterator[httpx.AsyncClient]:
-    await store_item(services, h.database_item())
-    async with h.webhook_client(services, bot) as client:
+    async with h.hooked(services, bot) as client:
         yield client
 
 
 @pytest.fixture
 def bot_worker(services: Services, bot: Bot, target: RestTarget) -> Worker:
-    deps = ActionDeps(rest_api=RestApiSettings(allowed_hosts=frozenset({"127.0.0.1"})))
-    worker = make_worker(
-        services, default_registry(deps), template_environment={"TARGET_URL": target.base_url}
-    )
-    bot.register(worker)
-    return worker
+    return h.bot_worker(services, bot, target.base_url)
 
 
 async def test_bot_submission_and_slash_command_are_audited_as_the_github_users(

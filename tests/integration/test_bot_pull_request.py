@@ -13,14 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from actions.registry import ActionDeps, default_registry
-from actions.rest_api import RestApiSettings
 from bot.app import Bot
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from tests.fakes.rest_target import RestTarget, Scripted, serve_rest_target
 from tests.integration import bot_harness as h
-from tests.integration.engine_harness import drain, make_worker, request_row, store_item
+from tests.integration.engine_harness import drain, request_row
 
 repos = pytest.importorskip(
     "tests.fakes.github.repos", reason="RepoArea (catalog sync) not there yet"
@@ -77,19 +75,13 @@ def bot(services: Services, world: h.GitHubWorld, target: RestTarget) -> Bot:
 
 @pytest.fixture
 async def hook(services: Services, bot: Bot) -> AsyncIterator[httpx.AsyncClient]:
-    await store_item(services, h.database_item())
-    async with h.webhook_client(services, bot) as client:
+    async with h.hooked(services, bot) as client:
         yield client
 
 
 @pytest.fixture
 def worker(services: Services, bot: Bot, target: RestTarget) -> Worker:
-    deps = ActionDeps(rest_api=RestApiSettings(allowed_hosts=frozenset({"127.0.0.1"})))
-    engine = make_worker(
-        services, default_registry(deps), template_environment={"TARGET_URL": target.base_url}
-    )
-    bot.register(engine)
-    return engine
+    return h.bot_worker(services, bot, target.base_url)
 
 
 def open_pull(
