@@ -47,6 +47,7 @@ from orchestrator.access import (
 )
 from orchestrator.errors import NotFound
 from orchestrator.identity.aws_iam import (
+    DatabaseLedger,
     IamError,
     StsUnavailable,
     StsVerifier,
@@ -159,7 +160,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
                     "authentication required: send 'Authorization: Bearer pao-sts-v2.<...>'",
                     headers=IAM_CHALLENGE,
                 )
-            verifier = _sts_verifier(connection, auth.sts_endpoint_url, auth.iam_server_id)
+            verifier = _sts_verifier(connection, services)
             try:
                 async with httpx.AsyncClient(follow_redirects=False) as client:
                     arn = await verifier.caller_arn(credentials.strip(), client)
@@ -230,13 +231,17 @@ class WriteRateLimiter:
 
 
 def _sts_verifier(
-    connection: ASGIConnection[Any, Any, Any, Any], endpoint: str, server_id: str
+    connection: ASGIConnection[Any, Any, Any, Any], services: Services
 ) -> StsVerifier:
-    """One verifier per app: it remembers the signatures already used."""
+    """One verifier per app, remembering used signatures in the database (shared by every
+    instance, so a token replayed to another instance is refused too)."""
     state = connection.app.state
     verifier = state.get("sts_verifier")
     if not isinstance(verifier, StsVerifier):
-        verifier = StsVerifier(endpoint, server_id)
+        auth = services.settings.auth
+        verifier = StsVerifier(
+            auth.sts_endpoint_url, auth.iam_server_id, ledger=DatabaseLedger(services.db)
+        )
         state["sts_verifier"] = verifier
     return verifier
 

@@ -13,8 +13,8 @@ Two sources (PAO_IAM_SOURCE):
   PAO rebuilds that request from its own settings (the URL, the action and the body are never
   the client's choice), replays it to STS and reads the ARN from the answer, as Vault's IAM auth
   does; ``caller_token`` builds the token. No AWS secret is asked for or stored. Each signature
-  is accepted once per API process (replays are refused) and only within ``MAX_AGE`` of its
-  ``X-Amz-Date``. Header signing rather than a presigned URL: STS accepts both, but the same
+  is accepted once across every API instance (the ``used_signatures`` table; replays are
+  refused) and only within ``MAX_AGE`` of its ``X-Amz-Date``. Header signing rather than a presigned URL: STS accepts both, but the same
   request then works against moto's server (tests) and real STS alike.
 
 ARNs map to principals through PAO_IAM_PRINCIPALS: JSON ``{"<arn or prefix*>": {"email": ...,
@@ -38,11 +38,13 @@ import xml.etree.ElementTree as ET  # only STS's own answers, DOCTYPE refused
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from orchestrator.requests.service import Principal
+from orchestrator.store.database import Database
+from orchestrator.store.queries import QUERIES
 
 TOKEN_PREFIX = "pao-sts-v2."  # noqa: S105 (a format marker, not a secret)
 SERVER_ID_HEADER = "x-pao-server-id"
@@ -184,19 +186,75 @@ class SignedCall:
     amz_date: str
     security_token: str | None
     nonce: str | None
+    signature: str
+    expires_at: float  # epoch seconds after which the signature fails the age check anyway
 
 
-class StsVerifier:
-    def __init__(self, endpoint_url: str, server_id: str, clock: Any = time.time) -> None:
-        self.endpoint_url = endpoint_url
-        self.server_id = server_id
+class SignatureLedger(Protocol):
+    """Where the signatures already accepted are remembered, so each is accepted once."""
+
+    async def first_use(self, signature: str, expires_at: float) -> bool:
+        """True the first time ``signature`` is presented; it is then kept until ``expires_at``."""
+        ...
+
+
+class MemoryLedger:
+    """One process's memory: enough for a single API instance (and for tests)."""
+
+    def __init__(self, clock: Any = time.time) -> None:
         self.clock = clock
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    async def first_use(self, signature: str, expires_at: float) -> bool:
+        now = self.clock()
+        with self._lock:
+            self._seen = {k: v for k, v in self._seen.items() if v > now}
+            if signature in self._seen:
+                return False
+            self._seen[signature] = expires_at
+            return True
+
+
+class DatabaseLedger:
+    """The ``used_signatures`` table: a replay is refused by every instance sharing the
+    database. Expired rows go at most once a minute, here and in ``pao maintenance``."""
+
+    PRUNE_SECONDS = 60.0
+
+    def __init__(self, db: Database, clock: Any = time.monotonic) -> None:
+        self.db = db
+        self.clock = clock
+        self._pruned = float("-inf")
+
+    async def first_use(self, signature: str, expires_at: float) -> bool:
+        if self.clock() - self._pruned > self.PRUNE_SECONDS:
+            self._pruned = self.clock()
+            await self.db.execute(None, QUERIES.identity_prune_signatures, {})
+        row = await self.db.fetch_one(
+            None,
+            QUERIES.identity_use_signature,
+            {"signature": signature, "expires_at": expires_at},
+        )
+        return row is not None
+
+
+class StsVerifier:
+    def __init__(
+        self,
+        endpoint_url: str,
+        server_id: str,
+        clock: Any = time.time,
+        ledger: SignatureLedger | None = None,
+    ) -> None:
+        self.endpoint_url = endpoint_url
+        self.server_id = server_id
+        self.clock = clock
+        self.ledger: SignatureLedger = ledger if ledger is not None else MemoryLedger(clock)
+
     def check(self, token: str) -> SignedCall:
-        """The token's signature headers after the local checks (and remembered, so the same
-        signature is refused next time); raises IamError."""
+        """The token's signature headers after the local checks (the single-use check is the
+        ledger's, in ``caller_arn``); raises IamError."""
         if not token.startswith(TOKEN_PREFIX):
             raise IamError("not a pao-sts-v2 token")
         if len(token) > MAX_TOKEN_CHARS:
@@ -241,13 +299,14 @@ class StsVerifier:
         now = self.clock()
         if abs(now - signed_at.timestamp()) > MAX_AGE:
             raise IamError(f"the signature is older than {MAX_AGE} s (or from the future)")
-        with self._lock:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-            signature = authorization["signature"]
-            if signature in self._seen:
-                raise IamError("this signature was already used")
-            self._seen[signature] = signed_at.timestamp() + MAX_AGE + 1
-        return SignedCall(authorization.group(0), amz_date, security_token, nonce)
+        return SignedCall(
+            authorization.group(0),
+            amz_date,
+            security_token,
+            nonce,
+            signature=authorization["signature"],
+            expires_at=signed_at.timestamp() + MAX_AGE + 1,
+        )
 
     def request_headers(self, call: SignedCall) -> dict[str, str]:
         """Every header of the replayed request, from PAO's settings but for the signature."""
@@ -267,6 +326,8 @@ class StsVerifier:
     async def caller_arn(self, token: str, client: httpx.AsyncClient) -> str:
         """The ARN STS names for the token's signature; IamError (401) or StsUnavailable (503)."""
         call = self.check(token)
+        if not await self.ledger.first_use(call.signature, call.expires_at):
+            raise IamError("this signature was already used")
         try:
             response = await client.post(
                 self.endpoint_url,

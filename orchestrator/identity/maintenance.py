@@ -49,6 +49,7 @@ async def purge(db: Database, retention: AuthSettings, *, dry_run: bool) -> dict
         ("audit_rows", QUERIES.maintenance_purge_audit, retention.retention_audit_days),
         ("requests", QUERIES.maintenance_purge_requests, retention.retention_request_days),
         ("tokens", QUERIES.maintenance_purge_sessions, 0),
+        ("aws_signatures", QUERIES.maintenance_purge_signatures, 0),
     )
     try:
         async with db.transaction(actor="pao-maintenance", source="maintenance") as conn:

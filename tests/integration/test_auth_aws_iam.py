@@ -359,6 +359,22 @@ async def test_a_token_is_accepted_once(database_url: str, world: World) -> None
         refused(await client.get("/api/v1/catalog", headers=bearer(second)), "already used")
 
 
+@pytest.mark.anyio
+async def test_a_token_used_on_one_instance_is_refused_by_another(
+    database_url: str, world: World
+) -> None:
+    """Two API instances on one database (behind a balancer): the replay goes to the other."""
+    url = world.sts_url
+    settings = iam_settings(url, world.principals())
+    async with iam_api(database_url, settings) as first, iam_api(database_url, settings) as second:
+        used = token(world.alice, url)
+        assert (await first.get("/api/v1/catalog", headers=bearer(used))).status_code == 200
+        refused(await second.get("/api/v1/catalog", headers=bearer(used)), "already used")
+        fresh = token(world.alice, url)
+        assert (await second.get("/api/v1/catalog", headers=bearer(fresh))).status_code == 200
+        refused(await first.get("/api/v1/catalog", headers=bearer(fresh)), "already used")
+
+
 def _closed_port() -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -34,6 +34,10 @@ def seed(conn: psycopg.Connection) -> None:
         " ('h2', 'a@example.com', now() - interval '1 day', NULL),"
         " ('h3', 'a@example.com', now() + interval '1 day', now())"
     )
+    conn.execute(
+        "INSERT INTO used_signatures (signature, expires_at) VALUES"
+        " ('s1', now() - interval '1 minute'), ('s2', now() + interval '5 minutes')"
+    )
 
 
 def test_maintenance_deletes_only_what_is_past_retention(
@@ -59,10 +63,16 @@ def test_maintenance_deletes_only_what_is_past_retention(
         result: dict[str, object] = json.loads(out.getvalue())
         return result
 
-    expected = {"audit_rows": 1, "requests": 2, "tokens": 2, "outbox_rows": 0}
+    expected = {
+        "audit_rows": 1,
+        "requests": 2,
+        "tokens": 2,
+        "aws_signatures": 1,
+        "outbox_rows": 0,
+    }
     assert run("--dry-run") == {"dry_run": True, "deleted": expected}
     assert run() == {"dry_run": False, "deleted": expected}
-    assert run()["deleted"] == {"audit_rows": 0, "requests": 0, "tokens": 0, "outbox_rows": 0}
+    assert run()["deleted"] == dict.fromkeys(expected, 0)
     with psycopg.connect(database_url) as conn:
         left = conn.execute("SELECT status FROM requests ORDER BY status").fetchall()
         tokens = conn.execute("SELECT token_hash FROM user_sessions").fetchall()

@@ -90,3 +90,22 @@ WITH gone AS (
     RETURNING 1
 )
 SELECT count(*) AS n FROM gone;
+
+-- name: identity_use_signature
+-- An aws-iam token's signature on its first use; no row back means it was used before.
+INSERT INTO used_signatures (signature, expires_at)
+VALUES (%(signature)s, to_timestamp(%(expires_at)s))
+ON CONFLICT (signature) DO NOTHING
+RETURNING signature;
+
+-- name: identity_prune_signatures
+-- Signatures past their age limit: they fail the freshness check, so forgetting them is safe.
+DELETE FROM used_signatures WHERE expires_at < now();
+
+-- name: maintenance_purge_signatures
+-- The same for `pao maintenance` (``days`` unused: the age limit is the signatures' own).
+WITH gone AS (
+    DELETE FROM used_signatures WHERE expires_at < now() - make_interval(days => %(days)s)
+    RETURNING 1
+)
+SELECT count(*) AS n FROM gone;
