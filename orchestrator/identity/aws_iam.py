@@ -14,8 +14,9 @@ Two sources (PAO_IAM_SOURCE):
   the client's choice), replays it to STS and reads the ARN from the answer, as Vault's IAM auth
   does; ``caller_token`` builds the token. No AWS secret is asked for or stored. Each signature
   is accepted once across every API instance (the ``used_signatures`` table; replays are
-  refused) and only within ``MAX_AGE`` of its ``X-Amz-Date``. Header signing rather than a presigned URL: STS accepts both, but the same
-  request then works against moto's server (tests) and real STS alike.
+  refused) and only within ``MAX_AGE`` of its ``X-Amz-Date``. Header signing rather than a
+  presigned URL: STS accepts both, but the same request then works against moto's server
+  (tests) and real STS alike.
 
 ARNs map to principals through PAO_IAM_PRINCIPALS: JSON ``{"<arn or prefix*>": {"email": ...,
 "name": ..., "teams": [...], "roles": [...]}}``. An assumed-role ARN matches its own key first
