@@ -37,6 +37,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
@@ -358,8 +359,8 @@ class RestApiExecutor:
                 method,
                 url,
                 headers=dict(headers),
-                params=dict(params or {}),
-                timeout=httpx.Timeout(timeout),
+                params=dict(params) if params else None,  # {} would still rebuild the URL
+                timeout=_timeout(timeout),
                 **kwargs,
             ) as response:
                 body = await self._read_capped(response)
@@ -556,6 +557,11 @@ class RestApiExecutor:
             return Failed(_redact(str(exc), call.secrets), retryable=False, details=details)
         message = f"{type(exc).__name__}: {exc}"
         return Failed(_redact(message, call.secrets), retryable=True)
+
+
+@lru_cache(maxsize=64)
+def _timeout(seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(seconds)
 
 
 def _query_value(value: Any) -> str:

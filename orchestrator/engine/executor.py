@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 
 def correlation_key(request_id: str, action_id: str, generation: int = 0) -> str:
@@ -122,10 +122,11 @@ class TargetedExecutor(ActionExecutor, Protocol):
 
 
 def target_of(executor: ActionExecutor, action: ActionRun) -> str | None:
-    """The breaker key of a call, or None when the executor names no target."""
-    if isinstance(executor, TargetedExecutor):
-        return executor.target(action)
-    return None
+    """The breaker key of a call, or None when the executor names no target. The attribute
+    test is what ``isinstance(executor, TargetedExecutor)`` does, for a fraction of its cost
+    (a runtime protocol check walks the protocol's members on every call, once per action)."""
+    target = getattr(executor, "target", None)
+    return cast("str | None", target(action)) if callable(target) else None
 
 
 class UnknownActionType(LookupError):

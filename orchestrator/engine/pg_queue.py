@@ -115,7 +115,7 @@ class PgQueue:
         with its request failed, in this same transaction) when nothing was due, and at least
         every ``sweep_seconds`` while busy: the claim itself never picks them."""
         async with self.db.transaction(
-            actor=ENGINE_ACTOR, source=ENGINE_SOURCE, durable=False, pipeline=True
+            actor=ENGINE_ACTOR, source=ENGINE_SOURCE, durable=False
         ) as conn:
             cur = await conn.execute(
                 QUERIES.queue_claim,

@@ -969,7 +969,6 @@ class ChainRunner:
             correlation_id=request.get("correlation_id") if request is not None else None,
             source=ENGINE_SOURCE,
             durable=False,
-            pipeline=True,
         )
 
     @staticmethod
@@ -979,8 +978,8 @@ class ChainRunner:
         """What one step of ``job`` starts from: the request row and its action rows, locked;
         whether the job's delivery still holds its lease (the queue contract's ``still_held``:
         both backends keep leases in ``jobs``); and, ``with_fields``, the request's fields with
-        their secret values. The statements go out together (one round trip in a pipelined
-        transaction); the lock query also makes the request's correlation id the audit trail's.
+        their secret values. The lock query also makes the request's correlation id the audit
+        trail's.
         """
         locked = await conn.execute(
             QUERIES.engine_lock_request_for_job,

@@ -13,7 +13,7 @@ open by accident.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, LiteralString
 
 import psycopg
@@ -115,7 +115,6 @@ class Database:
         correlation_id: str | None = None,
         source: str | None = None,
         durable: bool = True,
-        pipeline: bool = False,
     ) -> AsyncIterator[Connection]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
@@ -129,17 +128,12 @@ class Database:
         back and the idempotent executor finds what it already did. Submissions and operator
         decisions stay durable: a caller was told they happened.
 
-        ``pipeline=True`` runs the block in psycopg's pipeline mode: statements are sent without
-        waiting for their results, which arrive when a row is fetched (or at commit), so a run
-        of writes costs one round trip. In such a block a statement's result is known only by
-        fetching it (``rowcount`` is not), and an error surfaces at the next fetch or at the
-        end of the block, which then rolls back as usual. The engine's steps use it.
+        No pipeline mode: psycopg's pipeline saves round trips but costs more CPU per statement
+        (measured: the engine's CPU per action 1.0-1.2 ms with it, 0.85-0.88 ms without, on
+        loopback), and the worker is CPU-bound long before it is latency-bound.
         """
         try:
-            async with self.pool.connection() as conn, AsyncExitStack() as stack:
-                if pipeline:
-                    await stack.enter_async_context(conn.pipeline())
-                await stack.enter_async_context(conn.transaction())
+            async with self.pool.connection() as conn, conn.transaction():
                 if (
                     actor is not None
                     or correlation_id is not None
