@@ -114,14 +114,14 @@ class PgQueue:
         Expired leases of jobs already received ``max_receives`` times are dead-lettered (each
         with its request failed, in this same transaction) when nothing was due, and at least
         every ``sweep_seconds`` while busy: the claim itself never picks them. Between sweeps
-        the claim is one statement (``queue_claim_fast``)."""
+        the claim is one statement in its own transaction."""
         params = {
             "kinds": list(kinds),
             "worker_id": worker_id,
             "lease_seconds": max(0.0, float(lease_seconds)),
         }
         if time.monotonic() - self._swept_at < self.sweep_seconds:
-            found = await self.db.fetch_one(None, QUERIES.queue_claim_fast, params)
+            found = await self.db.fetch_one(None, QUERIES.queue_claim, params)
             if found is not None:
                 return Job.from_row(found)
         async with self.db.transaction(

@@ -18,26 +18,9 @@ RETURNING *;
 
 -- name: queue_claim
 -- The oldest due job (ready and due, or running with an expired lease), leased to one worker.
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE kind = ANY(%(kinds)s)
-      AND ((status = 'ready' AND run_after <= now())
-           OR (status = 'running' AND locked_until <= now() AND receives < max_receives))
-    ORDER BY run_after, id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE jobs AS j
-SET status = 'running', receives = j.receives + 1, locked_by = %(worker_id)s,
-    locked_until = now() + make_interval(secs => %(lease_seconds)s)
-FROM next
-WHERE j.id = next.id
-RETURNING j.*;
-
--- name: queue_claim_fast
--- queue_claim as one statement in its own transaction (no BEGIN, no COMMIT round trips),
--- committed without waiting for the WAL flush like the engine's transactions (jobs are not
--- audited, so no audit context is needed).
+-- Also a statement in its own transaction (no BEGIN, no COMMIT round trips), committed without
+-- waiting for the WAL flush like the engine's transactions (jobs are not audited, so no audit
+-- context is needed).
 WITH next AS (
     SELECT id, set_config('synchronous_commit', 'off', true) AS commit_mode FROM jobs
     WHERE kind = ANY(%(kinds)s)
