@@ -28,7 +28,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -146,6 +146,28 @@ def _started(start: _Start) -> dict[str, Any]:
             "max_attempts": row["max_attempts"],
             "resumed": start.resumed,
             "config": start.preview,
+        },
+    )
+
+
+def _completed(
+    action_id: str,
+    attempt: int,
+    duration_ms: float,
+    result: Completed,
+    outputs: Mapping[str, Any],
+    secrets: Collection[str],
+) -> dict[str, Any]:
+    """The ``action_completed`` log row of an action (outputs and response masked)."""
+    return _log_entry(
+        "action_completed",
+        f"{action_id} completed",
+        action_id=action_id,
+        details={
+            "attempt": attempt,
+            "duration_ms": duration_ms,
+            "outputs": mask(outputs, secrets),
+            "response": mask(dict(result.details), secrets),
         },
     )
 
@@ -385,17 +407,8 @@ class ChainRunner:
         attempts = int(current["attempts"])
         outputs = dict(result.outputs)
         current["status"], current["outputs"] = "completed", outputs
-        secrets = plan.context.secrets
-        done = _log_entry(
-            "action_completed",
-            f"{current['action_id']} completed",
-            action_id=current["action_id"],
-            details={
-                "attempt": attempts,
-                "duration_ms": duration_ms,
-                "outputs": mask(outputs, secrets),
-                "response": mask(dict(result.details), secrets),
-            },
+        done = _completed(
+            current["action_id"], attempts, duration_ms, result, outputs, plan.context.secrets
         )
         guard = {
             "actor": ENGINE_ACTOR,
@@ -668,17 +681,7 @@ class ChainRunner:
             if isinstance(result, Completed):
                 outputs = dict(result.outputs)
                 row["status"], row["outputs"] = "completed", outputs
-                done = _log_entry(
-                    "action_completed",
-                    f"{row['action_id']} completed",
-                    action_id=row["action_id"],
-                    details={
-                        "attempt": attempt,
-                        "duration_ms": duration_ms,
-                        "outputs": mask(outputs, secrets),
-                        "response": mask(dict(result.details), secrets),
-                    },
-                )
+                done = _completed(row["action_id"], attempt, duration_ms, result, outputs, secrets)
                 if request["status"] == "failed":  # an operator retry resolved the action
                     await conn.execute(
                         QUERIES.set_request_status,
