@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from orchestrator.settings import Settings, SettingsError
+from orchestrator.settings import settings_for_command
 
 
 def register(commands: Any) -> None:
@@ -42,10 +42,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"pao {args.command}: {exc}", file=sys.stderr)
+    settings = settings_for_command(f"pao {args.command}", sys.stderr)
+    if settings is None:
         return 2
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port

@@ -71,13 +71,11 @@ def _catalog_issue_forms(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     """Settings are read here, at start-up; the store receives a resolved URL and directory."""
-    from orchestrator.settings import Settings, SettingsError
+    from orchestrator.settings import settings_for_command
     from orchestrator.store.commands import run_db_command
 
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"pao db {args.db_command}: {exc}", file=sys.stderr)
+    settings = settings_for_command(f"pao db {args.db_command}", sys.stderr)
+    if settings is None:
         return EXIT_USAGE
     url = args.database_url or settings.database.url
     data_dir = settings.database.data_dir / "pgdata"

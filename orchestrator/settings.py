@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from orchestrator.github_client import GitHubSettings
 
@@ -173,6 +174,16 @@ class Settings:
         if settings.database.pool_min > settings.database.pool_max:
             raise SettingsError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         return settings
+
+
+def settings_for_command(prog: str, err: TextIO) -> Settings | None:
+    """The settings of a ``pao`` command from the process environment, or None once ``err``
+    has been told what is wrong (``prog: message``; the command then exits with status 2)."""
+    try:
+        return Settings.from_env(os.environ)
+    except SettingsError as exc:
+        print(f"{prog}: {exc}", file=err)
+        return None
 
 
 def _engine_settings(reader: _Reader) -> EngineSettings:

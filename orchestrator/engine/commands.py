@@ -22,7 +22,7 @@ from orchestrator.engine.process import WorkerPool, load_registry
 from orchestrator.observability import configure_logging
 from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import Services, open_services
-from orchestrator.settings import Settings, SettingsError
+from orchestrator.settings import Settings, settings_for_command
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +120,8 @@ def run_queues_create_command(
 
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"pao queues create: {exc}", file=err)
+    settings = settings_for_command("pao queues create", err)
+    if settings is None:
         return 2
     if not _sqs_only("pao queues create", settings, err):
         return 2
@@ -162,10 +160,8 @@ async def run_pool(
 
 
 def run_worker_command(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"pao worker: {exc}", file=sys.stderr)
+    settings = settings_for_command("pao worker", sys.stderr)
+    if settings is None:
         return 2
     if args.concurrency is not None:
         if args.concurrency < 1:

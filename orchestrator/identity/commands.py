@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
 import uuid
 from collections.abc import Coroutine
@@ -19,7 +18,7 @@ from typing import Any, TextIO
 
 from orchestrator.errors import NotFound
 from orchestrator.identity.tokens import TokenStore
-from orchestrator.settings import Settings, SettingsError
+from orchestrator.settings import settings_for_command
 from orchestrator.store.database import Database
 
 EXIT_OK = 0
@@ -61,10 +60,8 @@ def run_tokens_command(
     out = out or sys.stdout
     err = err or sys.stderr
     prog = f"pao tokens {args.tokens_command}"
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"{prog}: {exc}", file=err)
+    settings = settings_for_command(prog, err)
+    if settings is None:
         return EXIT_USAGE
     url = args.database_url or settings.database.url
     if url is None:

@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any, TextIO
 
 from orchestrator.engine.outbox import prunable_outbox, prune_outbox
-from orchestrator.settings import AuthSettings, Settings, SettingsError
+from orchestrator.settings import AuthSettings, settings_for_command
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 
@@ -75,10 +74,8 @@ def run_maintenance_command(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    try:
-        settings = Settings.from_env(os.environ)
-    except SettingsError as exc:
-        print(f"pao maintenance: {exc}", file=err)
+    settings = settings_for_command("pao maintenance", err)
+    if settings is None:
         return 2
     url = args.database_url or settings.database.url
     if url is None:
