@@ -10,10 +10,18 @@ import httpx
 import pytest
 
 from api.app import create_app
+from orchestrator.identity.tokens import TokenStore
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
+from orchestrator.store.database import Database
 
 ROOT = Path(__file__).resolve().parents[2]
+TOKEN_ENV = {  # auth mode token: admins and operators as the permission table names them
+    "CATALOG_LOCAL_PATH": str(ROOT / "examples" / "catalog"),
+    "PAO_AUTH_MODE": "token",
+    "PAO_ADMIN_TEAMS": "platform-admins",
+    "PAO_OPERATOR_TEAMS": "oncall",
+}
 
 
 @pytest.fixture
@@ -30,6 +38,32 @@ async def services(database_url: str, api_settings: Settings) -> AsyncIterator[S
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+async def token_services(database_url: str) -> AsyncIterator[Services]:
+    """The services in auth mode ``token`` (``TOKEN_ENV``)."""
+    opened = await open_services(Settings.from_env(TOKEN_ENV), database_url=database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def issue_token(
+    db: Database, email: str, *teams: str, days: int = 1, description: str | None = None
+) -> str:
+    """A new API token for ``email`` in ``teams``, as ``pao tokens create`` makes one."""
+    issued = await TokenStore(db).create(
+        email=email,
+        name=None,
+        teams=teams,
+        roles=(),
+        days=days,
+        description=description,
+        actor="test",
+    )
+    return issued.token
 
 
 def app_client(services: Services) -> httpx.AsyncClient:

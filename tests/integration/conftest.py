@@ -36,7 +36,12 @@ from orchestrator.store.embedded import EmbeddedPostgres
 from orchestrator.store.migrator import migrate
 
 # The API tests' fixtures (owned by the API work), registered here so pytest finds them.
-from tests.integration.api_fixtures import api_settings, client, services  # noqa: F401
+from tests.integration.api_fixtures import (  # noqa: F401
+    api_settings,
+    client,
+    services,
+    token_services,
+)
 
 # moto's server (SQS) and fresh queues per test, for the SQS queue backend's tests.
 from tests.integration.sqs_harness import moto_server, sqs_queues  # noqa: F401

@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from api.app import create_app
-from orchestrator.identity.tokens import TokenStore
 from orchestrator.settings import Settings
 from orchestrator.store.database import Database
 from tests.fakes.loopback import serve_asgi
+from tests.integration.api_fixtures import issue_token
 from tests.samples import FIELDS, ITEM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,20 +99,10 @@ def live_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]
 async def _issue_tokens(database_url: str) -> dict[str, str]:
     db = await Database.open(database_url, max_size=2)
     try:
-        store = TokenStore(db)
-        tokens = {}
-        for persona, (email, team) in PERSONAS.items():
-            issued = await store.create(
-                email=email,
-                name=None,
-                teams=(team,),
-                roles=(),
-                days=1,
-                description="schemathesis",
-                actor="test",
-            )
-            tokens[persona] = issued.token
-        return tokens
+        return {
+            persona: await issue_token(db, email, team, description="schemathesis")
+            for persona, (email, team) in PERSONAS.items()
+        }
     finally:
         await db.close()
 

@@ -31,7 +31,6 @@ from orchestrator.engine.pg_queue import RUN_ACTION, PgQueue
 from orchestrator.engine.records import ENGINE_ACTOR
 from orchestrator.engine.worker import Worker
 from orchestrator.github_client import GitHubSettings, github_client
-from orchestrator.identity.tokens import TokenStore
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 from tests.fakes.github.core import FakeGitHub
@@ -39,7 +38,7 @@ from tests.fakes.github.repos import RepoArea
 from tests.fakes.jira import FakeJira
 from tests.fakes.rest_target import RestTarget, Scripted, serve_rest_target
 from tests.integration import bot_harness as h
-from tests.integration.api_fixtures import app_client
+from tests.integration.api_fixtures import app_client, issue_token
 from tests.integration.engine_harness import drain, item_document, make_worker, store_item
 
 pytestmark = pytest.mark.anyio
@@ -51,12 +50,6 @@ RESOURCES = "/api/v2/resources"
 JIRA_USER, JIRA_TOKEN = "pao@example.com", "jira-audit-T0ken"
 ALICE, ADA, OLIVER = "alice@example.com", "ada@example.com", "oliver@example.com"
 PEOPLE = {ALICE: "payments", ADA: "platform-admins", OLIVER: "oncall"}
-TOKEN_ENV = {
-    "CATALOG_LOCAL_PATH": str(EXAMPLES),
-    "PAO_AUTH_MODE": "token",
-    "PAO_ADMIN_TEAMS": "platform-admins",
-    "PAO_OPERATOR_TEAMS": "oncall",
-}
 WORKER = (ENGINE_ACTOR, "worker")
 Row = dict[str, Any]
 
@@ -154,15 +147,6 @@ def jira() -> Iterator[FakeJira]:
     fake.add_project("OPS")
     with fake.serve():
         yield fake
-
-
-@pytest.fixture
-async def token_services(database_url: str) -> AsyncIterator[Services]:
-    opened = await open_services(Settings.from_env(TOKEN_ENV), database_url=database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 def audit_item() -> dict[str, Any]:
@@ -265,13 +249,9 @@ class Api:
 
 @pytest.fixture
 async def api(token_services: Services) -> AsyncIterator[Api]:
-    store = TokenStore(token_services.db)
-    tokens = {}
-    for email, team in PEOPLE.items():
-        issued = await store.create(
-            email=email, name=None, teams=(team,), roles=(), days=1, description=None, actor="test"
-        )
-        tokens[email] = issued.token
+    tokens = {
+        email: await issue_token(token_services.db, email, team) for email, team in PEOPLE.items()
+    }
     await store_item(token_services, audit_item())
     async with app_client(token_services) as client:
         yield Api(client, tokens)

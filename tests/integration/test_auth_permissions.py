@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.identity.tokens import TokenStore
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
-from tests.integration.api_fixtures import app_client
+from tests.integration.api_fixtures import app_client, issue_token
 from tests.samples import FIELDS, ITEM
 
 pytestmark = pytest.mark.anyio
@@ -82,19 +81,10 @@ async def world(database_url: str) -> AsyncIterator[World]:
     )
     services: Services = await open_services(settings, database_url=database_url)
     try:
-        store = TokenStore(services.db)
-        tokens = {}
-        for column, (email, team) in PERSONAS.items():
-            issued = await store.create(
-                email=email,
-                name=None,
-                teams=(team,),
-                roles=(),
-                days=1,
-                description=None,
-                actor="test",
-            )
-            tokens[column] = issued.token
+        tokens = {
+            column: await issue_token(services.db, email, team)
+            for column, (email, team) in PERSONAS.items()
+        }
         async with app_client(services) as client:
             world = World(client, services, tokens, {})
             world.requests["payments"] = await submit(world, "requester")

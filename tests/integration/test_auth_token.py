@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -18,32 +17,14 @@ from orchestrator.identity.commands import run_tokens_command
 from orchestrator.identity.tokens import TokenStore, hash_token
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
-from tests.integration.api_fixtures import app_client
+from tests.integration.api_fixtures import TOKEN_ENV, app_client, issue_token
 from tests.samples import FIELDS, ITEM
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN_ENV = {
-    "CATALOG_LOCAL_PATH": str(ROOT / "examples" / "catalog"),
-    "PAO_AUTH_MODE": "token",
-    "PAO_ADMIN_TEAMS": "platform-admins",
-    "PAO_OPERATOR_TEAMS": "oncall",
-}
-
-
-@pytest.fixture
-async def token_services(database_url: str) -> AsyncIterator[Services]:
-    opened = await open_services(Settings.from_env(TOKEN_ENV), database_url=database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
 
 
 async def issue(services: Services, email: str, *teams: str, days: int = 1) -> str:
-    issued = await TokenStore(services.db).create(
-        email=email, name=None, teams=teams, roles=(), days=days, description=None, actor="test"
-    )
-    return issued.token
+    return await issue_token(services.db, email, *teams, days=days)
 
 
 def bearer(token: str) -> dict[str, str]:
