@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,8 +18,6 @@ from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 from tests.integration.api_fixtures import TOKEN_ENV, app_client, issue_token
 from tests.samples import FIELDS, ITEM
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def issue(services: Services, email: str, *teams: str, days: int = 1) -> str:
