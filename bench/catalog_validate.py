@@ -188,7 +188,7 @@ def main() -> None:
     pao = shutil.which("pao")
     checker = shutil.which("check-jsonschema")
     if pao is None or checker is None:
-        sys.exit("install the project with its test extra first: pip install -e '.[test]'")
+        sys.exit("install the project with its test extra first: pip install -c constraints.txt -e '.[test]'")
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

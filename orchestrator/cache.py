@@ -163,7 +163,7 @@ class RedisCache:
                 elif kind == "pong":
                     listener.heard()
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()
 
     async def ping(self) -> bool:
         try:
