@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ from pydantic import ValidationError
 
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
 from orchestrator.github_client import GitHubNotConfigured, GitHubSettings, github_client
+from orchestrator.redaction import scrub as _redact
 
 if TYPE_CHECKING:
     from githubkit_schemas.latest.models import WorkflowRun
@@ -401,6 +402,9 @@ class GitHubWorkflowExecutor:
             retryable=retryable,
             retry_after=retry_after,
             details={"github_status": status} if status else {},
+            # past a transient failure the dispatch may have gone through: the retry finds its
+            # run by the same correlation input (a rate limit answered before doing anything)
+            outcome_unknown=retryable and status != 429 and retry_after is None,
         )
 
     def _redact(self, text: str) -> str:
@@ -482,9 +486,3 @@ def _dispatched_at(ref: str | None) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text

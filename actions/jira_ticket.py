@@ -1,12 +1,21 @@
 """The ``jira-ticket`` action: an issue in one of several configured JIRA instances.
 
-``execute`` is idempotent on the action's correlation key: it first searches the project for
-the label derived from the key (``pao-<key tail>``) and reuses the issue it finds; otherwise it
-creates the issue with that label added. With ``waitForCompletion`` (default) the action stays
-pending on the issue key and each ``poll`` reads the issue's status: a name in
-``completion.failedStatuses`` (default ``Won't Do``) fails the action, a name in
-``completion.completedStatuses`` (or, when that list is not given, any status of the ``done``
-category) completes it with ``key``, ``url``, ``status`` and ``resolution``. Without it (the
+``execute`` is idempotent on the action's correlation key (find-or-create, ``actions.jira_search``):
+it looks for the issue carrying the label derived from the key (``pao-<key tail>``) and reuses
+it; otherwise it creates the issue with that label added. JIRA Cloud's search is eventually
+consistent (seconds to minutes), so the search passes ``reconcileIssues`` with the issues this
+process created, and a search that finds nothing is completed by reading the project's issues
+newer than the newest one the index knows, one by one (``GET /issue/{key}`` is consistent): an
+issue created by a delivery that died before PAO recorded it is found, not opened twice. What
+was created is recorded (in the process, then returned to the engine) before any other call.
+
+With ``waitForCompletion`` (default) the action stays pending on the issue key and each ``poll``
+reads the issue's status and resolution: a status of the ``done`` category (or a name in
+``completion.completedStatuses``) completes the action with ``key``, ``url``, ``status`` and
+``resolution``, unless the resolution is a failing one (``completion.failedResolutions``, else
+``JIRA_FAILED_RESOLUTIONS``: Won't Do, Duplicate, Cannot Reproduce, Declined; in stock JIRA
+these are resolutions on a done status, not statuses); a status named in
+``completion.failedStatuses`` fails it too. Without it (the
 escalation tickets) the action completes as soon as the issue exists. ``notify`` comments on the
 ticket when the request changes state; ``cancel`` comments that the request was aborted (JIRA has
 no universal cancel).
@@ -20,11 +29,18 @@ Settings (read once by ``JiraSettings.from_environment``):
   ``tokenRef``, sent as a bearer token), ``oauth2`` (client credentials: ``tokenUrl``,
   ``clientId``, ``clientSecretRef``, optional ``scopes`` and ``clientAuth`` ``basic`` (default)
   or ``body``; the access token is cached until shortly before it expires). Optional per
-  instance: ``deployment`` (``server`` or ``cloud``; default ``cloud`` for ``*.atlassian.net``)
-  and ``verify`` (a CA bundle path). Credentials are always secret references (``env:`` or
-  ``aws-sm:``), never values.
+  instance: ``deployment`` (``server`` or ``cloud``) and ``verify`` (a CA bundle path).
+  Credentials are always secret references (``env:`` or ``aws-sm:``), never values.
+  Deployment: the OAuth 2.0 gateway (``https://api.atlassian.com/ex/jira/{cloudId}``), a
+  ``*.atlassian.net`` site and ``oauth2`` auth mean Cloud; anything else Server / Data Center.
+  Refused at start-up: ``pat`` on Cloud (personal access tokens exist only on Data Center /
+  Server) and ``oauth2`` against a Cloud site host (Cloud OAuth 2.0 goes through the gateway).
+  The first call to an instance confirms the deployment against ``serverInfo`` and takes the
+  browse links' base from its ``baseUrl`` (the gateway URL is an API, not a page).
 - ``JIRA_POLL_INTERVAL``: seconds (or ``30s``/``5m``) between status polls (default 60)
 - ``JIRA_TIMEOUT``: seconds per HTTP request (default 30)
+- ``JIRA_FAILED_RESOLUTIONS``: comma-separated resolutions that fail the action (default
+  ``Won't Do, Duplicate, Cannot Reproduce, Declined``)
 
 Retry policy, kept here: the ``jira`` client's own retries are off (``max_retries=0``) so the
 engine's backoff rules. 429 and 503 are retryable after ``Retry-After``; other 5xx, timeouts and
@@ -44,7 +60,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, quote_plus, urlsplit
@@ -53,23 +69,29 @@ import httpx
 import requests
 from jira import JIRA, JIRAError
 
+from actions import jira_search
 from actions.failures import Permanent as _Permanent
 from actions.failures import Retryable as _Retryable
 from actions.secrets import SecretError, SecretResolver
 from orchestrator.durations import duration_seconds
+from orchestrator.editor_lines import position as text_position
 from orchestrator.engine.backoff import parse_retry_after
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
+from orchestrator.redaction import scrub as _redact
+from orchestrator.redaction import scrub_value as _redact_any
 
 log = logging.getLogger(__name__)
 
 AuthType = Literal["basic", "pat", "oauth2"]
 AUTH_TYPES: tuple[AuthType, ...] = ("basic", "pat", "oauth2")
-DEFAULT_FAILED_STATUSES = ("Won't Do",)
+DEFAULT_FAILED_RESOLUTIONS = ("Won't Do", "Duplicate", "Cannot Reproduce", "Declined")
 DONE_CATEGORY = "done"
 SUMMARY_LIMIT = 255
 DETAIL_LIMIT = 500
-SEARCH_FIELDS = "status,labels"
 POLL_FIELDS = "status,resolution"
+GATEWAY_HOST = "api.atlassian.com"
+_GATEWAY_PATH = re.compile(r"/ex/jira/[^/]+")
+_LABEL_SPACE = re.compile(r"\s")
 REF_SCHEMES = ("env:", "aws-sm:")
 LITERAL_SECRET_KEYS = ("token", "password", "clientSecret", "secret", "accessToken")
 
@@ -119,8 +141,16 @@ class JiraInstance:
     deployment: Literal["server", "cloud"] = "server"
     verify: bool | str = True
 
-    def browse_url(self, key: str) -> str:
-        return f"{self.url}/browse/{key}"
+    @property
+    def gateway(self) -> bool:
+        """The Atlassian OAuth 2.0 gateway (``…/ex/jira/{cloudId}``): an API, not the site."""
+        return is_gateway(self.url)
+
+
+def is_gateway(url: str) -> bool:
+    """Whether ``url`` is the OAuth 2.0 gateway form (``https://api.atlassian.com/ex/jira/{cloudId}``,
+    told by its path, so a proxy or a test double in front of it counts too)."""
+    return bool(_GATEWAY_PATH.fullmatch(urlsplit(url).path.rstrip("/")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +160,18 @@ class JiraSettings:
     timeout_seconds: float = 30.0
     token_expiry_margin_seconds: float = 30.0
     user_agent: str = "pao-orchestrator"
+    failed_resolutions: tuple[str, ...] = DEFAULT_FAILED_RESOLUTIONS
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str]) -> JiraSettings:
+        resolutions = env.get("JIRA_FAILED_RESOLUTIONS")
         return cls(
             instances=parse_instances(env.get("JIRA_INSTANCES", "")),
             poll_interval_seconds=_seconds(env, "JIRA_POLL_INTERVAL", 60.0),
             timeout_seconds=_seconds(env, "JIRA_TIMEOUT", 30.0),
+            failed_resolutions=DEFAULT_FAILED_RESOLUTIONS
+            if resolutions is None
+            else tuple(r.strip() for r in resolutions.split(",") if r.strip()),
         )
 
 
@@ -163,8 +198,9 @@ def parse_instances(text: str) -> dict[str, JiraInstance]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
+        line, column = text_position(text, exc.pos)  # json counts lines at "\n" only
         raise JiraSettingsError(
-            f"JIRA_INSTANCES: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            f"JIRA_INSTANCES: invalid JSON at line {line} column {column}: {exc.msg}"
         ) from None
     if not isinstance(document, dict):
         raise JiraSettingsError("JIRA_INSTANCES: expected a JSON object of named instances")
@@ -181,13 +217,27 @@ def _instance(name: str, spec: Any) -> JiraInstance:
     if not urlsplit(url).hostname:
         raise JiraSettingsError(f"{where}.url: {url!r} has no host")
     url = url.rstrip("/")
+    auth = _auth(f"{where}.auth", spec.get("auth"))
+    host = urlsplit(url).hostname or ""
+    site = host.endswith(".atlassian.net")
     deployment = spec.get("deployment")
     if deployment is None:
-        host = urlsplit(url).hostname or ""
-        deployment = "cloud" if host.endswith(".atlassian.net") else "server"
+        deployment = "cloud" if site or is_gateway(url) or auth.type == "oauth2" else "server"
     if deployment not in ("server", "cloud"):
         raise JiraSettingsError(
             f"{where}.deployment: unknown deployment {deployment!r} (expected server or cloud)"
+        )
+    if deployment == "server" and (site or is_gateway(url)):
+        raise JiraSettingsError(f"{where}.deployment: {url} is Jira Cloud, not server")
+    if auth.type == "pat" and deployment == "cloud":
+        raise JiraSettingsError(
+            f"{where}.auth.type: personal access tokens (pat) exist only on Jira Data Center / "
+            "Server; on Cloud use basic (account email + API token) or oauth2"
+        )
+    if auth.type == "oauth2" and deployment == "cloud" and not is_gateway(url):
+        raise JiraSettingsError(
+            f"{where}.url: OAuth 2.0 on Jira Cloud goes through "
+            f"https://{GATEWAY_HOST}/ex/jira/{{cloudId}}, not the site host ({url})"
         )
     verify = spec.get("verify", True)
     if not isinstance(verify, (bool, str)):
@@ -197,7 +247,7 @@ def _instance(name: str, spec: Any) -> JiraInstance:
     return JiraInstance(
         name=name,
         url=url,
-        auth=_auth(f"{where}.auth", spec.get("auth")),
+        auth=auth,
         deployment=cast(Literal["server", "cloud"], deployment),
         verify=verify,
     )
@@ -282,8 +332,22 @@ def correlation_label(correlation_key: str) -> str:
     return "pao-" + re.sub(r"[^A-Za-z0-9_.-]", "-", tail)[: SUMMARY_LIMIT - 4]
 
 
-def jql_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+jql_string = jira_search.jql_string
+
+
+def label_problem(label: str) -> str | None:
+    """Why JIRA would refuse ``label`` (it cannot contain spaces), or None."""
+    if not label:
+        return "a label cannot be empty"
+    if _LABEL_SPACE.search(label):
+        return f"label {label!r} contains a space (JIRA labels cannot contain spaces)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _ServerInfo:
+    base_url: str  # serverInfo.baseUrl: where people browse issues
+    deployment: str  # serverInfo.deploymentType (Cloud, Server, DataCenter)
 
 
 # -- the executor ------------------------------------------------------------------------------
@@ -305,6 +369,10 @@ class JiraTicketExecutor:
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[str, JIRA]] = {}  # instance -> (credential digest, client)
         self._tokens: dict[str, _Token] = {}
+        self._info: dict[str, _ServerInfo] = {}  # instance -> serverInfo, confirmed once
+        # (instance, label) -> issue ids this process created: recorded the moment JIRA answers,
+        # and passed as reconcileIssues so Cloud's lagging search sees them.
+        self._created: dict[tuple[str, str], list[int]] = {}
 
     # -- protocol ------------------------------------------------------------------------------
 
@@ -377,21 +445,32 @@ class JiraTicketExecutor:
         for key in ("project", "summary"):
             if not isinstance(config.get(key), str) or not config[key]:
                 raise _Permanent(f"jira-ticket config has no {key}")
+        for label in config.get("labels") or []:
+            problem = label_problem(str(label))
+            if problem:
+                raise _Permanent(f"jira-ticket config: {problem}")
         label = correlation_label(action.correlation_key)
-        jql = self._jql(config, label)
+        project = str(config["project"])
+        cloud = instance.deployment == "cloud"
+        record = (instance.name, label)
 
         def find_or_create(client: JIRA) -> tuple[str, str, bool]:
-            found: Any = client.search_issues(
-                jql, maxResults=10, fields=SEARCH_FIELDS, json_result=True
+            with self._lock:
+                reconcile = list(self._created.get(record, ()))
+            found = jira_search.find(
+                client, project=project, label=label, cloud=cloud, reconcile=reconcile
             )
-            issues = sorted(found.get("issues") or [], key=lambda i: int(i.get("id") or 0))
-            if issues:
-                return str(issues[0]["key"]), str(issues[0]["id"]), False
+            if found is not None:
+                return found.key, found.id, False
             created = client.create_issue(fields=self._fields(config, label), prefetch=False)
-            return str(created.raw["key"]), str(created.raw["id"]), True
+            key, issue_id = str(created.raw["key"]), str(created.raw["id"])
+            with self._lock:  # recorded before anything else can go wrong
+                self._created.setdefault(record, []).append(int(issue_id))
+            log.info("jira-ticket: created %s for %s", key, action.correlation_key)
+            return key, issue_id, True
 
         key, issue_id, created = self._with_client(instance, call, find_or_create)
-        url = instance.browse_url(key)
+        url = self._browse_url(instance, key)
         outputs = {"key": key, "id": issue_id, "url": url}
         details = {"instance": instance.name, "key": key, "created": created}
         if not config.get("waitForCompletion", True):
@@ -417,14 +496,24 @@ class JiraTicketExecutor:
         category = str(dict(status.get("statusCategory") or {}).get("key") or "")
         resolution = (fields.get("resolution") or {}).get("name")
         completion = dict(action.config.get("completion") or {})
-        failed = {s.casefold() for s in completion.get("failedStatuses") or DEFAULT_FAILED_STATUSES}
+        failed = {s.casefold() for s in completion.get("failedStatuses") or ()}
+        failing = completion.get("failedResolutions")
+        if failing is None:
+            failing = self.settings.failed_resolutions
         completed = completion.get("completedStatuses")
-        url = instance.browse_url(key)
-        details = {"instance": instance.name, "key": key, "status": name, "category": category}
+        url = self._browse_url(instance, key)
+        details = {
+            "instance": instance.name,
+            "key": key,
+            "status": name,
+            "category": category,
+            "resolution": resolution,
+        }
         if name.casefold() in failed:
             raise _Permanent(
                 f"JIRA issue {key} was closed as '{name}'"
-                + (f" (resolution {resolution})" if resolution else ""),
+                + (f" (resolution {resolution})" if resolution else "")
+                + f": {url}",
                 details,
             )
         done = (
@@ -432,6 +521,11 @@ class JiraTicketExecutor:
             if completed
             else category == DONE_CATEGORY
         )
+        if done and resolution and str(resolution).casefold() in {r.casefold() for r in failing}:
+            raise _Permanent(
+                f"JIRA issue {key} was resolved as '{resolution}' (status {name}): {url}",
+                details,
+            )
         if done:
             return Completed(
                 outputs={"key": key, "url": url, "status": name, "resolution": resolution},
@@ -474,8 +568,13 @@ class JiraTicketExecutor:
 
     @staticmethod
     def _jql(config: Mapping[str, Any], label: str) -> str:
-        project = jql_string(str(config.get("project", "")))
-        return f"project = {project} AND labels = {jql_string(label)}"
+        return jira_search.label_jql(str(config.get("project", "")), label)
+
+    def _browse_url(self, instance: JiraInstance, key: str) -> str:
+        """``serverInfo.baseUrl``/browse/KEY (the site, also behind the OAuth gateway)."""
+        with self._lock:
+            info = self._info.get(instance.name)
+        return f"{info.base_url if info else instance.url}/browse/{key}"
 
     def _instance(self, config: Mapping[str, Any]) -> JiraInstance:
         name = str(config.get("instance", ""))
@@ -538,12 +637,34 @@ class JiraTicketExecutor:
             timeout=self.settings.timeout_seconds,
             **kwargs,
         )
+        self._confirm(instance, client)
         with self._lock:
             previous = self._clients.get(instance.name)
             self._clients[instance.name] = (digest, client)
         if previous is not None:
             previous[1].close()  # type: ignore[no-untyped-call]
         return client, cached_token
+
+    def _confirm(self, instance: JiraInstance, client: JIRA) -> None:
+        """Read ``serverInfo`` once per instance: the deployment the settings imply must be the
+        one JIRA reports, and ``baseUrl`` is where browse links point."""
+        with self._lock:
+            if instance.name in self._info:
+                return
+        raw = client.server_info()
+        deployment = str(raw.get("deploymentType") or "Server")
+        if (deployment == "Cloud") != (instance.deployment == "cloud"):
+            client.close()  # type: ignore[no-untyped-call]
+            raise _Permanent(
+                f"JIRA instance {instance.name!r} reports deploymentType {deployment} but "
+                f"JIRA_INSTANCES implies {instance.deployment}: set its deployment (or fix its "
+                "url / auth)"
+            )
+        base_url = str(raw.get("baseUrl") or "").rstrip("/")
+        if not base_url.startswith(("http://", "https://")):
+            base_url = instance.url
+        with self._lock:
+            self._info[instance.name] = _ServerInfo(base_url, deployment)
 
     def _secret(self, ref: str, call: _Call) -> str:
         try:
@@ -589,7 +710,11 @@ class JiraTicketExecutor:
             ) from None
         message = f"OAuth token request to {token_url} returned HTTP {response.status_code}"
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(message, parse_retry_after(response.headers.get("retry-after")))
+            raise _Retryable(
+                message,
+                parse_retry_after(response.headers.get("retry-after")),
+                status=response.status_code,
+            )
         if not response.is_success:
             raise _Permanent(message, {"status_code": response.status_code})
         try:
@@ -621,22 +746,30 @@ class JiraTicketExecutor:
                 _redact(f"{where}: {exc}", call.secrets),
                 retryable=True,
                 retry_after=exc.retry_after,
+                details=exc.details,
+                outcome_unknown=exc.outcome_unknown,
             )
         if isinstance(exc, _Permanent):
             details = {k: _redact_any(v, call.secrets) for k, v in exc.details.items()}
             return Failed(_redact(str(exc), call.secrets), retryable=False, details=details)
+        # No answer (a timeout, a lost connection) or one that made no sense: the issue may
+        # exist; the retry keeps the correlation label and finds it.
         if isinstance(exc, requests.Timeout):
             return Failed(
                 f"{where}: request timed out after {self.settings.timeout_seconds:g}s",
                 retryable=True,
+                outcome_unknown=True,
             )
         if isinstance(exc, requests.RequestException):
             return Failed(
                 _redact(f"{where}: connection failed ({type(exc).__name__})", call.secrets),
                 retryable=True,
+                outcome_unknown=True,
             )
         return Failed(
-            _redact(f"{where}: {type(exc).__name__}: {exc}", call.secrets), retryable=True
+            _redact(f"{where}: {type(exc).__name__}: {exc}", call.secrets),
+            retryable=True,
+            outcome_unknown=True,
         )
 
     def _http_failure(self, exc: JIRAError, call: _Call, where: str) -> Failed:
@@ -651,6 +784,7 @@ class JiraTicketExecutor:
             message += f": {text}"
         message = _redact(message, call.secrets)
         details = {"status_code": status}
+        # A 5xx (or no status) may come after the issue was made: the retry keeps the label.
         if status in (429, 503):
             headers = getattr(response, "headers", None) or {}
             return Failed(
@@ -658,9 +792,10 @@ class JiraTicketExecutor:
                 retryable=True,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
                 details=details,
+                outcome_unknown=status == 503,
             )
         if status is None or status >= 500:
-            return Failed(message, retryable=True, details=details)
+            return Failed(message, retryable=True, details=details, outcome_unknown=True)
         return Failed(message, retryable=False, details=details)
 
 
@@ -682,13 +817,3 @@ def _jira_errors(response: Any) -> list[str]:
     if not problems and document.get("message"):
         problems.append(str(document["message"]))
     return problems
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text
-
-
-def _redact_any(value: Any, secrets: Iterable[str]) -> Any:
-    return _redact(value, secrets) if isinstance(value, str) else value

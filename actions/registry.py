@@ -10,6 +10,7 @@ from actions.jira_ticket import JiraSettings, JiraTicketExecutor
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
 from actions.secrets import SecretSettings
 from actions.terraform import TerraformExecutor, TerraformSettings
+from orchestrator.durations import duration_seconds
 from orchestrator.engine.executor import Registry
 from orchestrator.github_client import GitHubSettings
 
@@ -26,6 +27,7 @@ class ActionDeps:
     rest_api: RestApiSettings = field(default_factory=RestApiSettings)
     terraform: TerraformSettings = field(default_factory=TerraformSettings)
     github: GitHubSettings = field(default_factory=GitHubSettings)
+    github_poll_seconds: float = 30.0  # GITHUB_POLL_INTERVAL
 
 
 def default_registry(deps: ActionDeps) -> Registry:
@@ -36,12 +38,28 @@ def default_registry(deps: ActionDeps) -> Registry:
     registry.register("rest-api", RestApiExecutor(secrets, deps.rest_api))
     registry.register("jira-ticket", JiraTicketExecutor(deps.jira, secrets))
     registry.register("terraform", TerraformExecutor(secrets, deps.terraform))
-    registry.register("github-workflow", GitHubWorkflowExecutor(deps.github))
+    registry.register(
+        "github-workflow",
+        GitHubWorkflowExecutor(deps.github, poll_interval_seconds=deps.github_poll_seconds),
+    )
     return registry
 
 
 def _hosts(value: str | None) -> frozenset[str]:
     return frozenset(h.strip().lower() for h in (value or "").split(",") if h.strip())
+
+
+def _poll_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = duration_seconds(raw) if not raw.replace(".", "", 1).isdigit() else float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    if value <= 0:
+        raise ValueError(f"{name}: {raw!r} must be a positive number of seconds")
+    return value
 
 
 def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
@@ -52,6 +70,7 @@ def deps_from_environment(env: Mapping[str, str]) -> ActionDeps:
         jira=JiraSettings.from_environment(env),
         terraform=TerraformSettings.from_environment(env),
         github=GitHubSettings.from_environment(env),
+        github_poll_seconds=_poll_seconds(env, "GITHUB_POLL_INTERVAL", 30.0),
         rest_api=RestApiSettings(
             allowed_hosts=_hosts(env.get("REST_API_ALLOWED_HOSTS")),
             denied_hosts=_hosts(env.get("REST_API_DENIED_HOSTS")),

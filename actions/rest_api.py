@@ -35,7 +35,7 @@ import base64
 import ipaddress
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -52,6 +52,8 @@ from actions.secrets import SecretError as SecretError
 from actions.secrets import SecretResolver as SecretResolver
 from orchestrator.engine.backoff import parse_retry_after
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
+from orchestrator.redaction import scrub as _redact
+from orchestrator.redaction import scrub_value as _redact_any
 
 MiB = 1024 * 1024
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -168,13 +170,19 @@ class RestApiExecutor:
     # -- protocol ------------------------------------------------------------------------------
 
     def target(self, action: ActionRun) -> str | None:
+        """The breaker key: the endpoint (scheme, host, port, path; no query), not the host, so
+        one failing endpoint of a service does not stop calls to its healthy ones."""
         url = action.config.get("url")
         if not isinstance(url, str):
             return None
         try:
-            return urlsplit(url).hostname
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return None
+        if not parts.hostname:
+            return None
+        return f"{parts.scheme}://{parts.hostname}:{port}{parts.path or '/'}"
 
     def describe(self, action: ActionRun) -> Mapping[str, Any]:
         """The call(s) ``execute`` would make; auth as its kind and secret references only."""
@@ -367,10 +375,14 @@ class RestApiExecutor:
                 return _Response(response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
             raise _Retryable(
-                f"{method} {url} timed out after {timeout:g}s ({type(exc).__name__})"
+                f"{method} {url} timed out after {timeout:g}s ({type(exc).__name__})",
+                outcome_unknown=not isinstance(exc, httpx.ConnectTimeout),  # sent: maybe done
             ) from None
         except httpx.TransportError as exc:
-            raise _Retryable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from None
+            raise _Retryable(
+                f"{method} {url} failed: {type(exc).__name__}: {exc}",
+                outcome_unknown=not isinstance(exc, httpx.ConnectError),  # lost after sending
+            ) from None
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         cap = self.settings.max_response_bytes
@@ -402,7 +414,8 @@ class RestApiExecutor:
             return
         message = f"{method} {url} returned HTTP {code}: {response.excerpt()}".rstrip(": ")
         if code == 429 or code >= 500:
-            raise _Retryable(message, parse_retry_after(response.headers.get("retry-after")))
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise _Retryable(message, retry_after, status=code)
         raise _Permanent(message, {"status_code": code})
 
     # -- SSRF guard ----------------------------------------------------------------------------
@@ -527,7 +540,9 @@ class RestApiExecutor:
                 message = f"OAuth token request to {token_url} returned HTTP {response.status_code}"
                 if response.status_code == 429 or response.status_code >= 500:
                     raise _Retryable(
-                        message, parse_retry_after(response.headers.get("retry-after"))
+                        message,
+                        parse_retry_after(response.headers.get("retry-after")),
+                        status=response.status_code,
                     )
                 raise _Permanent(message, {"status_code": response.status_code})
             document = response.json()
@@ -548,15 +563,19 @@ class RestApiExecutor:
     def _failure(self, exc: Exception, call: _Call) -> Failed:
         if isinstance(exc, _Retryable):
             return Failed(
-                _redact(str(exc), call.secrets), retryable=True, retry_after=exc.retry_after
+                _redact(str(exc), call.secrets),
+                retryable=True,
+                retry_after=exc.retry_after,
+                details=exc.details,
+                outcome_unknown=exc.outcome_unknown,
             )
         if isinstance(exc, Refused):
             return Failed(_redact(str(exc), call.secrets), retryable=False, details={"ssrf": True})
         if isinstance(exc, _Permanent):
             details = {k: _redact_any(v, call.secrets) for k, v in exc.details.items()}
             return Failed(_redact(str(exc), call.secrets), retryable=False, details=details)
-        message = f"{type(exc).__name__}: {exc}"
-        return Failed(_redact(message, call.secrets), retryable=True)
+        message = f"{type(exc).__name__}: {exc}"  # e.g. a 2xx whose body is not JSON: maybe done
+        return Failed(_redact(message, call.secrets), retryable=True, outcome_unknown=True)
 
 
 @lru_cache(maxsize=64)
@@ -568,15 +587,3 @@ def _query_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text
-
-
-def _redact_any(value: Any, secrets: Iterable[str]) -> Any:
-    if isinstance(value, str):
-        return _redact(value, secrets)
-    return value

@@ -4,9 +4,11 @@
 says ``createWorkspace``), writes the item's variables into it, and queues a run whose message
 carries the action's correlation key. A redelivered action lists the workspace's runs and finds
 that run again instead of queuing a second one (and leaves the variables alone). ``poll``
-follows the run: a run that stops after its plan is applied by PAO once Terraform Cloud says it
-is confirmable (policy checks passed); a policy soft failure, an error, a discard or a cancel
-fails the action. A finished run completes with the workspace's current state outputs
+follows the run, each status classified in ``actions.terraform_runs``: a run that stops after its
+plan is applied by PAO once Terraform Cloud says it is confirmable (checks passed); a run waiting
+for a person's decision (a run task or policy to override) fails the action with the run's link
+and the reason, unless the item says ``onDecision: wait``; an error, a discard or a cancel fails
+the action. A finished run completes with the workspace's current state outputs
 (sensitive ones masked: value ``None`` and the name in ``sensitive_outputs``) plus ``run_id``,
 ``run_url`` and ``workspace_id`` (these three win over state outputs of the same name).
 
@@ -45,9 +47,11 @@ import httpx
 from actions.failures import Permanent as _Permanent
 from actions.failures import Retryable as _Retryable
 from actions.rest_api import SecretError, SecretResolver
+from actions.terraform_runs import DECISION_REASONS, RunPhase, phase
 from orchestrator.durations import duration_seconds
 from orchestrator.engine.backoff import parse_retry_after
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
+from orchestrator.redaction import scrub as _redact
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,6 @@ DEFAULT_ADDRESS = "https://app.terraform.io"
 JSON_API = "application/vnd.api+json"
 DEFAULT_MESSAGE = "Queued by PAO"
 SENSITIVE_SHOWN = "(sensitive)"
-# A run paused after its plan, waiting for a confirmation PAO gives when it is confirmable.
-WAITING_FOR_APPLY = frozenset({"planned", "cost_estimated", "policy_checked"})
-POLICY_FAILED = frozenset({"policy_soft_failed", "policy_override"})
-FINISHED = frozenset({"applied", "planned_and_finished"})
-STOPPED = frozenset({"errored", "discarded", "canceled", "force_canceled"})
 RUN_PAGE_SIZE = 100
 MAX_RUN_PAGES = 10  # the run we look for is recent: 1000 runs back is far enough
 DETAIL_LIMIT = 500
@@ -161,9 +160,10 @@ def _check(response: httpx.Response, what: str, method: str, path: str) -> None:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is None:
             retry_after = _float(response.headers.get("x-ratelimit-reset"))
-        raise _Retryable(message, retry_after)
+        raise _Retryable(message, retry_after, status=code)
     if code >= 500:
-        raise _Retryable(message, parse_retry_after(response.headers.get("retry-after")))
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise _Retryable(message, retry_after, status=code)
     raise _Permanent(message, {"status_code": code}, status=code)
 
 
@@ -193,12 +193,6 @@ def _float(text: str | None) -> float | None:
         return max(0.0, float(text))
     except ValueError:
         return None
-
-
-def _redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "****")
-    return text
 
 
 def _attributes(document: Any) -> Mapping[str, Any]:
@@ -337,7 +331,15 @@ class TerraformExecutor:
                     return await self._assess(api, target, action, run)
                 return await self._execute(api, target, action)
         except _Retryable as exc:
-            return Failed(_redact(str(exc), [token]), retryable=True, retry_after=exc.retry_after)
+            # Executing is several calls (workspace, configuration, run): past a failure other
+            # than a rate limit the run may exist, and the retry must find it by its message.
+            return Failed(
+                _redact(str(exc), [token]),
+                retryable=True,
+                retry_after=exc.retry_after,
+                details=exc.details,
+                outcome_unknown=exc.outcome_unknown or exc.status != 429,
+            )
         except _Permanent as exc:
             return Failed(_redact(str(exc), [token]), retryable=False, details=exc.details)
         except SecretError as exc:
@@ -394,7 +396,8 @@ class TerraformExecutor:
             poll_after_seconds=self.settings.poll_interval_seconds,
             details=details,
         )
-        if status in FINISHED:
+        kind = phase(status)
+        if kind is RunPhase.APPLIED:
             workspace_id = (
                 (run.get("relationships") or {}).get("workspace", {}).get("data", {}).get("id")
             )
@@ -405,15 +408,22 @@ class TerraformExecutor:
                 return pending
             outputs.update(run_id=run_id, run_url=url, workspace_id=str(workspace_id))
             return Completed(outputs=outputs, details=details)
-        if status in POLICY_FAILED:
+        if kind is RunPhase.DECISION:
+            if action.config.get("onDecision", "fail") == "wait":
+                return pending  # a person decides in Terraform Cloud; the timeout bounds it
             raise _Permanent(
-                f"Terraform run {run_id} failed its policy checks ({status}): {url}", details
+                f"Terraform run {run_id} needs a person's decision ({status}): "
+                f"{DECISION_REASONS.get(status, 'the run waits for an override')}: {url}",
+                {**details, "reason": DECISION_REASONS.get(status)},
             )
-        if status in STOPPED:
+        if kind is RunPhase.FAILED:
+            what = "failed its policy checks" if status.startswith("policy") else "errored"
+            raise _Permanent(f"Terraform run {run_id} {what} ({status}): {url}", details)
+        if kind is RunPhase.CANCELLED:
             raise _Permanent(f"Terraform run {run_id} {status.replace('_', ' ')}: {url}", details)
         actions = attributes.get("actions") or {}
         if (
-            status in WAITING_FOR_APPLY
+            kind is RunPhase.CONFIRMABLE
             and not attributes.get("auto-apply")
             and actions.get("is-confirmable")
         ):
@@ -425,7 +435,7 @@ class TerraformExecutor:
                 allow=(409,),  # applied meanwhile (another delivery): the next poll tells
             )
             if response.status_code != 409:
-                log.info("terraform: applying run %s", run_id)
+                log.info("terraform: applying run %s (%s)", run_id, status)
         return pending
 
     # -- workspace, variables, runs, outputs ---------------------------------------------------

@@ -22,8 +22,14 @@ from api.controllers.requests import RequestsController
 from api.controllers.system import SystemController
 from api.controllers.tools import ToolsController
 from api.deps import provide_correlation_id, provide_principal, provide_services
+from api.input_guard import InputGuardMiddleware
 from api.metrics import Metrics
-from api.problems import EXCEPTION_HANDLERS, document_access, security_components
+from api.problems import (
+    EXCEPTION_HANDLERS,
+    document_access,
+    document_input_checks,
+    security_components,
+)
 from api.request_context import RequestContextMiddleware
 from api.tracing import TracingMiddleware
 from orchestrator import __version__
@@ -49,6 +55,8 @@ def create_app(
         from orchestrator.engine.sqs_queue import SqsQueueStats
 
         metrics.engine.watch_sqs(SqsQueueStats.from_settings(settings.engine))
+    if services is not None:  # counted from now on, also without a lifespan (ASGI test clients)
+        metrics.engine.observe(services)
 
     @asynccontextmanager
     async def run_background(opened: Services) -> AsyncIterator[None]:
@@ -71,6 +79,7 @@ def create_app(
                 yield
             return
         opened = await open_services(settings)
+        metrics.engine.observe(opened)
         app.state.services = opened
         freeze_startup_heap()
         try:
@@ -102,6 +111,13 @@ def create_app(
             ),
             *([DefineMiddleware(TracingMiddleware)] if settings.tracing.enabled else []),
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
+            # after authentication: a caller without credentials gets 401 whatever it sent
+            DefineMiddleware(
+                InputGuardMiddleware,
+                max_body_bytes=settings.api.max_body_bytes,
+                max_json_depth=settings.api.max_json_depth,
+                max_string_chars=settings.api.max_string_chars,
+            ),
         ],
         lifespan=[lifespan],
         state=State(
@@ -118,6 +134,7 @@ def create_app(
             components=security_components(settings.auth),
         ),
     )
+    document_input_checks(app)
     document_access(app, settings.auth, PUBLIC_PATHS)
     return app
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 import uuid
@@ -34,7 +35,6 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.middleware._utils import should_bypass_middleware  # the base class's own test
 from litestar.types import Receive, Scope, Send
 
 from api.request_context import random_id
@@ -71,9 +71,21 @@ PUBLIC_PATHS = [
     r"^/api/v1/?$",
     r"^/api/v1/(swagger|redoc|elements|rapidoc|scalar)",
 ]
+_PUBLIC = re.compile("|".join(PUBLIC_PATHS))
+EXCLUDE_OPT_KEY = "exclude_from_auth"  # a handler with this opt set is public too
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao"'}
 IAM_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao", error="invalid_token"'}
 log = logging.getLogger(__name__)
+
+
+def is_public(connection: ASGIConnection[Any, Any, Any, Any] | Scope) -> bool:
+    """Whether the route is public (not authenticated): one of ``PUBLIC_PATHS`` or a handler
+    opted out with ``opt={"exclude_from_auth": True}``."""
+    scope = connection.scope if isinstance(connection, ASGIConnection) else connection
+    handler = scope.get("route_handler")
+    if handler is not None and handler.opt.get(EXCLUDE_OPT_KEY):
+        return True
+    return _PUBLIC.search(scope.get("path", "")) is not None
 
 
 def local_admin(services: Services) -> Principal:
@@ -106,12 +118,10 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         if principal is None:
             await super().__call__(scope, receive, send)
             return
-        if not should_bypass_middleware(
-            exclude_http_methods=self.exclude_http_methods,
-            exclude_opt_key=self.exclude_opt_key,
-            exclude_path_pattern=self.exclude,
-            scope=scope,
-            scopes=self.scopes,
+        if not (
+            scope["type"] not in self.scopes
+            or scope.get("method") in self.exclude_http_methods
+            or is_public(scope)
         ):
             correlation_id = scope.get("state", {}).get("correlation_id")
             bind(correlation_id=correlation_id, request_id=random_id(), user=principal.email)

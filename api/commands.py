@@ -64,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     from orchestrator.observability import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     from orchestrator import tracing
 
     try:

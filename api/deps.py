@@ -6,9 +6,15 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
 
+from api.auth import CHALLENGE, is_public, local_admin
 from orchestrator.requests.service import Principal
 from orchestrator.services import Services
+
+ANONYMOUS = Principal(email="anonymous@invalid", name="Anonymous")
+"""The caller of a public route: no teams, no roles, so no permission; ``.invalid`` (RFC 2606)
+is never anyone's address, so it owns no request."""
 
 
 def provide_services(state: State) -> Services:
@@ -17,15 +23,21 @@ def provide_services(state: State) -> Services:
 
 
 def provide_principal(request: Request[Any, Any, Any], state: State) -> Principal:
-    """The caller, authenticated by ``api.auth.AuthMiddleware`` (auth mode `none`, loopback
-    only, makes everyone the one local admin)."""
-    from api.auth import local_admin
+    """The caller, as ``api.auth.AuthMiddleware`` authenticated it.
 
+    There is no fallback identity: on a public route (not authenticated) the caller is
+    ``ANONYMOUS``; on any other route without an authenticated user the answer is 401, except
+    in auth mode ``none`` (loopback only), where every caller is the one local admin.
+    """
     user = request.scope.get("user")
     if isinstance(user, Principal):
         return user
+    if is_public(request):
+        return ANONYMOUS
     services: Services = state.services
-    return local_admin(services)
+    if services.settings.auth.mode == "none":
+        return local_admin(services)
+    raise NotAuthorizedException("authentication required", headers=CHALLENGE)
 
 
 def provide_correlation_id(request: Request[Any, Any, Any]) -> str:

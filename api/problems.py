@@ -26,6 +26,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
 from api.auth import WRITE_METHODS
+from api.input_guard import InputRefused
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
@@ -34,6 +35,7 @@ from orchestrator.errors import (
     PaoError,
     ValidationFailed,
 )
+from orchestrator.redaction import redact, redact_value
 from orchestrator.settings import AuthSettings
 from orchestrator.store.errors import StoreUnavailable
 
@@ -136,6 +138,25 @@ def document_access(app: Litestar, auth: AuthSettings, public_paths: Sequence[st
             }
 
 
+def document_input_checks(app: Litestar) -> None:
+    """Declare what ``api.input_guard`` may answer on every operation: 400 (a parameter, or a
+    body nested too deep), and on writes 413 (body size) and 422 (a value that cannot be
+    stored, located by JSON pointer). Handlers are per-app copies, like ``document_access``."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not isinstance(handler, HTTPRouteHandler) or not handler.resolve_include_in_schema():
+                continue
+            added = [400]
+            if set(handler.http_methods) & WRITE_METHODS:
+                added += [413, 422]
+            handler.responses = {
+                **{status: _spec(status) for status in added},
+                **(handler.responses or {}),
+            }
+
+
 @dataclass
 class OptionalBodyOperation(Operation):
     """Operation whose request body may be left out (``data: X | None = None``): Litestar marks
@@ -177,13 +198,13 @@ def problem(
         "type": PROBLEM_BASE + code,
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": redact(detail),  # exception texts may quote a secret: never answer it
         "instance": request.url.path,
     }
     correlation_id = request.scope.get("state", {}).get("correlation_id")
     if correlation_id:
         body["correlation_id"] = correlation_id
-    body.update({k: v for k, v in extra.items() if v is not None})
+    body.update({k: redact_value(v) for k, v in extra.items() if v is not None})
     return Response(body, status_code=status, media_type=MEDIA_TYPE)
 
 
@@ -214,6 +235,14 @@ def validation_error(
             )
     status = 400
     return problem(request, status, "bad-request", "Bad Request", exc.detail, errors=errors or None)
+
+
+def input_refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[dict[str, Any]]:
+    """Input ``api.input_guard`` refused before any handler ran, located per parameter or by
+    JSON pointer (never echoing the refused value)."""
+    return problem(
+        request, exc.status, exc.code, _title(exc.status), exc.detail, errors=exc.errors or None
+    )
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
@@ -273,6 +302,7 @@ def _title(status: int) -> str:
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     PaoError: pao_error,
     ValidationException: validation_error,
+    InputRefused: input_refused,
     HTTPException: http_error,
     StoreUnavailable: store_unavailable,
     Exception: internal_error,

@@ -7,7 +7,7 @@ the schema, while `pao catalog validate` also runs every semantic and template c
     python3 -m bench.catalog_validate [--files 1000] [--repeat 3] [--no-baseline] [--breakdown]
 
 Each command runs once untimed first (a machine that has run them before: files in the page
-cache, pao's compiled-schema cache filled), then ``--repeat`` times; the figures are medians of
+cache), then ``--repeat`` times; the figures are medians of
 whole-command wall times. Other work on the machine skews them, so the load average is shown.
 ``--breakdown`` adds where pao's time goes, measured in-process (CPU time, best of 5): start-up
 (imports) apart from the work per file.
@@ -149,7 +149,7 @@ for _ in range(5):
         run()
         best[stage] = min(best[stage], time.process_time() - began)
 print(f"  imports (validator, report format)  {1e3 * (imported - start):7.1f} ms")
-print(f"  compiled schema code (cached)       {1e3 * (compiled - imported):7.1f} ms")
+print(f"  compiled schema code (in memory)    {1e3 * (compiled - imported):7.1f} ms")
 for stage, seconds in best.items():
     print(f"  {stage:34s}  {1e6 * seconds / len(paths):7.1f} us/file")
 """
@@ -188,7 +188,9 @@ def main() -> None:
     pao = shutil.which("pao")
     checker = shutil.which("check-jsonschema")
     if pao is None or checker is None:
-        sys.exit("install the project with its test extra first: pip install -c constraints.txt -e '.[test]'")
+        sys.exit(
+            "install the project with its test extra first: pip install -c constraints.txt -e '.[test]'"
+        )
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

@@ -16,6 +16,7 @@ from typing import Any
 from bot.plan import PlannedAction
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.models import CatalogItem
+from orchestrator.editor_lines import split_lines
 
 COMMENT_LIMIT = 65_536
 PREVIEW_MARKER = "<!-- pao:preview -->"
@@ -191,6 +192,24 @@ def _action_line(action: Mapping[str, Any]) -> str:
     return line + f" {link} | {extra} |"
 
 
+def _escalation_line(detail: Mapping[str, Any]) -> str:
+    """Where the escalation stands: its ticket, or why there is none yet."""
+    if detail.get("escalation_ticket"):
+        return f"Escalated to manual support: `{detail['escalation_ticket']}`"
+    escalation = detail.get("escalation") or {}
+    state = escalation.get("state")
+    error = escalation.get("last_error")
+    if state == "pending":
+        return "Escalation ticket pending" + (f": {_cell(error)}" if error else " (being opened)")
+    if state in ("failed", "not_configured"):
+        return (
+            f"Escalation ticket {'not configured' if state == 'not_configured' else 'failed'}: "
+            f"{_cell(error or 'no detail')}. Fix the cause, then comment `/escalate [reason]`, "
+            "`/retry` or `/abort [reason]`."
+        )
+    return "Escalated to manual support; the ticket is being opened."
+
+
 def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str:
     status = str(detail["status"])
     icon = STATUS_ICONS.get(status, "•")
@@ -217,14 +236,14 @@ def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str
         )
     if status == "aborted" and detail.get("abort_reason"):
         lines.append(f"Aborted: {detail['abort_reason']}")
-    if status == "escalated" and detail.get("escalation_ticket"):
-        lines.append(f"Escalated to manual support: `{detail['escalation_ticket']}`")
+    if status == "escalated":
+        lines.append(_escalation_line(detail))
     lines.append(f"\n_Updated as actions progress. Correlation id `{detail['correlation_id']}`._")
     return fit("\n".join(lines))
 
 
 def quote(text: str) -> str:
-    return "\n".join(f"> {line}" for line in text.splitlines() or [""])
+    return "\n".join(f"> {line}" for line in split_lines(text) or [""])
 
 
 def command_reply(command_text: str, message: str) -> str:

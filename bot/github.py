@@ -16,6 +16,8 @@ from typing import Any
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
+from orchestrator.redaction import redact
+
 ANNOTATIONS_PER_CALL = 50
 PAGE_SIZE = 100
 MAX_PAGES = 30  # GitHub lists at most 3000 files of a pull request
@@ -123,7 +125,7 @@ class BotGitHub:
 
     async def create_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._json(
-            "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": body}
+            "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": redact(body)}
         )
         return data
 
@@ -131,7 +133,9 @@ class BotGitHub:
         """None when the comment is gone (deleted by someone): the caller posts a new one."""
         try:
             data: dict[str, Any] = await self._json(
-                "PATCH", f"/repos/{repo}/issues/comments/{comment_id}", json={"body": body}
+                "PATCH",
+                f"/repos/{repo}/issues/comments/{comment_id}",
+                json={"body": redact(body)},
             )
         except RequestFailed as exc:
             if _status(exc) == 404:

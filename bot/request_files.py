@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
+
 from orchestrator.catalog.issues import Issue
+from orchestrator.catalog.models import ServiceRequestFile
 from orchestrator.catalog.schema import SERVICE_REQUEST_SCHEMA, validator_for
+from orchestrator.catalog.validator import model_issues, storable_issues
 from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, join_pointer, load_yaml
 from orchestrator.requests.service import RequestDraft, Validation
 
@@ -75,6 +79,14 @@ def parse_request_file(path: str, text: str, *, source: str = "github-pr") -> Pa
                     issues.append(document.issue(where, "schema", message, key=True))
             continue
         issues.append(document.issue(pointer, "schema", error.message))
+    # What the schema cannot see: values the database refuses (a NUL, ``!!binary`` bytes, NaN),
+    # then the typed model (only once the schema passed: its errors would repeat the schema's).
+    issues += storable_issues(document)
+    if not issues:
+        try:
+            ServiceRequestFile.model_validate(data)
+        except PydanticValidationError as exc:
+            issues += model_issues(document, exc)
     usable = (
         isinstance(data, dict)
         and isinstance(data.get("catalogItem"), str)

@@ -31,18 +31,35 @@ class Cache(Protocol):
     async def close(self) -> None: ...
 
 
+CACHE_TYPES = ("l1", "l2")  # the spec's L1 (catalog items) and L2 (listings, search results)
+
+
 class CacheStats:
-    """Hits and misses, exported as pao_catalog_cache_hit_ratio."""
+    """Catalog cache hits and misses of this process, by cache type (``CACHE_TYPES``).
+
+    Plain integers, updated on the event loop's thread only; ``CacheMetrics`` turns them into
+    ``pao_catalog_cache_lookups_total`` and ``pao_catalog_cache_hit_ratio`` when scraped.
+    """
 
     def __init__(self) -> None:
-        self.hits = 0
-        self.misses = 0
+        self.lookups: dict[str, list[int]] = {kind: [0, 0] for kind in CACHE_TYPES}  # [hit, miss]
         self.errors = 0
 
+    def record(self, cache_type: str, hit: bool) -> None:
+        self.lookups[cache_type][0 if hit else 1] += 1
+
     @property
-    def hit_ratio(self) -> float:
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
+    def hits(self) -> int:
+        return sum(counts[0] for counts in self.lookups.values())
+
+    @property
+    def misses(self) -> int:
+        return sum(counts[1] for counts in self.lookups.values())
+
+    def hit_ratio_of(self, cache_type: str) -> float:
+        """Hits / lookups of ``cache_type`` since start (0 before the first lookup)."""
+        hits, misses = self.lookups[cache_type]
+        return hits / (hits + misses) if hits + misses else 0.0
 
 
 class MemoryCache:

@@ -1,8 +1,9 @@
 """Structured JSON logs: one object per line with the correlation id, request id and user.
 
 The faces set the context (``log_context``) once per call; every record logged while it is set
-carries it, whichever module logs. Secrets are redacted from the message before it is written:
-PAO tokens, bearer credentials and ``password=``/``secret=``/``token=`` style values. Chosen
+carries it, whichever module logs. Secrets are redacted from every record before any format
+writes it (``orchestrator.redaction``: the settings' credentials, PAO tokens, bearer and
+``Authorization`` values, ``password=``-style pairs, URL passwords). JSON lines are chosen
 with ``LOG_FORMAT=json`` (the default, ``text``, keeps the plain one-line format). While a
 span is open (``orchestrator.tracing``), JSON lines also carry its ``trace_id`` and ``span_id``,
 so a log line leads to its trace and back.
@@ -15,8 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -24,22 +24,10 @@ from typing import IO, Any
 
 from opentelemetry import trace
 
+from orchestrator.redaction import RedactingFilter, redact, register
+
 _CONTEXT: ContextVar[dict[str, str]] = ContextVar("pao_log_context", default={})  # noqa: B039
-_SECRETS = re.compile(
-    r"(pao_[A-Za-z0-9_-]{20,})"
-    r"|((?i:bearer)\s+)[^\s,;]+"
-    r"|((?i:password|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
-)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def redact(text: str) -> str:
-    def mask(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "pao_****"
-        return (match.group(2) or match.group(3) or "") + "****"
-
-    return _SECRETS.sub(mask, text)
 
 
 @contextmanager
@@ -77,15 +65,21 @@ class JsonFormatter(logging.Formatter):
         if span.is_valid:
             entry["trace_id"] = format(span.trace_id, "032x")
             entry["span_id"] = format(span.span_id, "016x")
-        if record.exc_info:
-            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.exc_info or record.exc_text:
+            text = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+            entry["exception"] = redact(text)
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
+def configure_logging(
+    level: str, log_format: str, stream: IO[str] | None = None, secrets: Iterable[str] = ()
+) -> None:
     """Root logging for a PAO process: JSON lines or the plain text format (on stderr, or on
-    ``stream``)."""
+    ``stream``). ``secrets`` (the settings' credentials) are registered for redaction, and the
+    handler redacts every record, whichever format writes it."""
+    register(secrets)
     handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactingFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -53,6 +53,8 @@ class ApiSettings:
     port: int = 8080
     correlation_id_header: str = "X-Correlation-ID"
     max_body_bytes: int = 1_048_576
+    max_json_depth: int = 64  # nested arrays/objects in a JSON body (checked before decoding)
+    max_string_chars: int = 1_000_000  # longest string or key in a JSON body, or parameter
     public_url: str | None = None
 
 
@@ -84,6 +86,7 @@ class EngineSettings:
     lease_seconds: int = 300  # visibility timeout
     concurrency: int = 4  # jobs worked on at once by one worker process
     default_action_timeout_seconds: int | None = None  # actions without their own timeout
+    retry_after_max_seconds: int = 900  # a longer Retry-After fails the attempt instead
     manual_jira_instance: str | None = None  # where escalations of items without manual go
     manual_jira_project: str | None = None
     metrics_port: int | None = None  # `pao worker` serves /metrics here when set
@@ -112,6 +115,20 @@ class Settings:
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (orchestrator/observability.py)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The credentials these settings hold, registered for redaction from every log line
+        and message (``orchestrator.redaction``) when a process starts."""
+        from orchestrator.redaction import url_password
+
+        values = (
+            url_password(self.database.url),
+            url_password(self.cache.redis_url),
+            url_password(self.tracing.otlp_endpoint),
+            self.github.token,
+            self.github.private_key,
+        )
+        return tuple(v for v in values if v)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +170,8 @@ class Settings:
                 port=reader.integer("PAO_PORT", 8080, minimum=0),
                 correlation_id_header=reader.text("CORRELATION_ID_HEADER", "X-Correlation-ID"),
                 max_body_bytes=reader.integer("PAO_MAX_BODY_BYTES", 1_048_576, minimum=1024),
+                max_json_depth=reader.integer("PAO_MAX_JSON_DEPTH", 64, minimum=8),
+                max_string_chars=reader.integer("PAO_MAX_STRING_CHARS", 1_000_000, minimum=1024),
                 public_url=reader.optional("PAO_PUBLIC_URL"),
             ),
             auth=_auth_settings(reader),
@@ -204,6 +223,7 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         lease_seconds=reader.integer("PAO_JOB_LEASE_SECONDS", 300, minimum=5),
         concurrency=reader.integer("PAO_WORKER_CONCURRENCY", 4, minimum=1),
         default_action_timeout_seconds=timeout or None,
+        retry_after_max_seconds=reader.integer("PAO_RETRY_AFTER_MAX_SECONDS", 900, minimum=0),
         manual_jira_instance=reader.optional("PAO_MANUAL_JIRA_INSTANCE"),
         manual_jira_project=reader.optional("PAO_MANUAL_JIRA_PROJECT"),
         metrics_port=metrics_port or None,
@@ -328,6 +348,16 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_PUBLIC_URL", "", "external base URL, used in links"),
     ("CORRELATION_ID_HEADER", "X-Correlation-ID", "request header carrying the correlation id"),
     ("PAO_MAX_BODY_BYTES", "1048576", "largest accepted request body"),
+    (
+        "PAO_MAX_JSON_DEPTH",
+        "64",
+        "deepest nesting of arrays/objects accepted in a JSON body (deeper: 400)",
+    ),
+    (
+        "PAO_MAX_STRING_CHARS",
+        "1000000",
+        "longest string, object key or parameter value accepted (longer: 422 or 400)",
+    ),
     ("PAO_AUTH_MODE", "none", "none (loopback only) | token | aws-iam"),
     ("PAO_ADMIN_TEAMS", "platform", "comma-separated teams whose members are PAO admins"),
     ("PAO_OPERATOR_TEAMS", "", "comma-separated teams whose members operate every request"),
@@ -363,6 +393,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_WORKER_CONCURRENCY", "4", "jobs one worker process works on at once"),
     ("PAO_ACTION_TIMEOUT_SECONDS", "", "timeout of actions that declare none (unset: none)"),
     (
+        "PAO_RETRY_AFTER_MAX_SECONDS",
+        "900",
+        "longest target Retry-After an action waits; a longer one fails the attempt",
+    ),
+    (
         "PAO_MANUAL_JIRA_INSTANCE / PAO_MANUAL_JIRA_PROJECT",
         "",
         "where escalation tickets go for items without fulfillment.manual.jira",
@@ -391,6 +426,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "JIRA_POLL_INTERVAL / JIRA_TIMEOUT",
         "60 / 30",
         "seconds (or 5m) between ticket polls; per-call timeout",
+    ),
+    (
+        "JIRA_FAILED_RESOLUTIONS",
+        "Won't Do, Duplicate, Cannot Reproduce, Declined",
+        "comma-separated resolutions that fail a jira-ticket action when its ticket is done (an item's completion.failedResolutions overrides)",
     ),
     ("TFC_ADDRESS", "https://app.terraform.io", "Terraform Cloud / Enterprise address"),
     (

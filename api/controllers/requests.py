@@ -1,22 +1,19 @@
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import Parameter
-from psycopg.types.json import Jsonb
 
 from api.auth import policy_of, require_request
 from api.problems import OptionalBodyOperation, problem_responses
 from orchestrator.access import request_scope
-from orchestrator.errors import ValidationFailed
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from orchestrator.requests.idempotency import submit_once
 from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
-from orchestrator.store.queries import QUERIES
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
 Status = Annotated[
@@ -52,7 +49,14 @@ class Decision(msgspec.Struct, forbid_unknown_fields=True):
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", max_length=200, description="repeat-safe submission key"),
+    Parameter(
+        header="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="repeat-safe submission key: the same key and body within 24 h answer "
+        "with the first response; the same key while that submission runs is 409, with "
+        "another body 422",
+    ),
 ]
 
 
@@ -83,7 +87,6 @@ class RequestsController(Controller):
     )
     async def submit(
         self,
-        request: Request[Any, Any, Any],
         services: Services,
         principal: Principal,
         correlation_id: str,
@@ -91,58 +94,13 @@ class RequestsController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[dict[str, Any]]:
         if idempotency_key is None:
-            view = await services.requests.submit(data.draft(), principal, correlation_id)
-            return _created(view)
-        scope = f"POST /api/v1/requests {principal.email}"
-        digest = hashlib.sha256(msgspec.json.encode(data)).hexdigest()
-        async with services.db.transaction() as conn:
-            cur = await conn.execute(
-                QUERIES.claim_idempotency_key,
-                {"scope": scope, "key": idempotency_key, "request_hash": digest},
-            )
-            claimed = await cur.fetchone() is not None
-            if not claimed:
-                cur = await conn.execute(
-                    QUERIES.get_idempotency_key, {"scope": scope, "key": idempotency_key}
-                )
-                previous = await cur.fetchone()
-        if not claimed:
-            if previous is None or previous["request_hash"] != digest:
-                raise ValidationFailed(
-                    "this Idempotency-Key was already used with a different request body",
-                    [{"pointer": "/", "message": "reuse a key only to repeat the same request"}],
-                )
-            if previous["response_status"] is None:
-                raise ValidationFailed(
-                    "a request with this Idempotency-Key is still being processed",
-                    [{"pointer": "/", "message": "retry shortly"}],
-                )
-            response = Response(
-                previous["response_body"],
-                status_code=previous["response_status"],
-                headers={**previous["response_headers"], "Idempotent-Replayed": "true"},
-            )
-            return response
-        try:
-            view = await services.requests.submit(data.draft(), principal, correlation_id)
-        except BaseException:
-            async with services.db.transaction() as conn:
-                await conn.execute(
-                    QUERIES.release_idempotency_key, {"scope": scope, "key": idempotency_key}
-                )
-            raise
-        response = _created(view)
-        async with services.db.transaction() as conn:
-            await conn.execute(
-                QUERIES.store_idempotent_response,
-                {
-                    "scope": scope,
-                    "key": idempotency_key,
-                    "status": 201,
-                    "body": Jsonb(view),
-                    "headers": Jsonb({"Location": response.headers["Location"]}),
-                },
-            )
+            return _created(await services.requests.submit(data.draft(), principal, correlation_id))
+        outcome = await submit_once(
+            services.requests, data.draft(), principal, correlation_id, idempotency_key
+        )
+        response = _created(outcome.view, outcome.status)
+        if outcome.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
         return response
 
     @get("/", summary="List requests", responses=problem_responses(422))
@@ -212,6 +170,10 @@ class RequestsController(Controller):
     @post(
         "/{request_id:uuid}/retry",
         summary="Retry the failed action",
+        description=(
+            "From `failed`, or from `escalated` while no ticket exists (the escalation is "
+            "withdrawn: the operator resolved the cause). 409 once the ticket exists."
+        ),
         status_code=202,
         responses=problem_responses(403, 404, 409, 501),
     )
@@ -243,6 +205,11 @@ class RequestsController(Controller):
     @post(
         "/{request_id:uuid}/escalate",
         summary="Escalate to manual handling",
+        description=(
+            "From `failed`, or again from `escalated` when the ticket failed or JIRA was not "
+            "configured. 409 while the ticket is pending (it is retried automatically) or "
+            "once it exists."
+        ),
         status_code=202,
         responses=problem_responses(403, 404, 409, 413, 501),
         operation_class=OptionalBodyOperation,
@@ -261,7 +228,14 @@ class RequestsController(Controller):
 
     @get(
         "/{request_id:uuid}/escalation",
-        summary="The escalation ticket of a request",
+        summary="The escalation of a request: its ticket, or why there is none yet",
+        description=(
+            "`state` is `pending` (the ticket is being opened and retried with backoff; "
+            "`attempts`, `last_error` and `next_attempt_at` say how it goes), `created` "
+            "(`ticket` and `url`), `failed` or `not_configured` (escalate again once the cause "
+            "is fixed, retry or abort), or `cancelled` (withdrawn by a retry or an abort). "
+            "404 when the request was never escalated."
+        ),
         responses=problem_responses(404),
     )
     async def escalation(
@@ -271,5 +245,7 @@ class RequestsController(Controller):
         return await services.requests.escalation(request_id)
 
 
-def _created(view: dict[str, Any]) -> Response[dict[str, Any]]:
-    return Response(view, status_code=201, headers={"Location": f"/api/v1/requests/{view['id']}"})
+def _created(view: dict[str, Any], status: int = 201) -> Response[dict[str, Any]]:
+    return Response(
+        view, status_code=status, headers={"Location": f"/api/v1/requests/{view['id']}"}
+    )

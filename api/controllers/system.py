@@ -49,6 +49,5 @@ class SystemController(Controller):
     @get("/metrics", summary="Prometheus metrics", media_type=MediaType.TEXT, guards=[admin_only])
     async def metrics(self, state: State, services: Services) -> Response[bytes]:
         metrics: Metrics = state.metrics
-        metrics.cache_hit_ratio.set(services.cache_stats.hit_ratio)
         await metrics.engine.refresh_queue(PgQueue(services.db))
         return Response(metrics.render(), media_type=MediaType.TEXT)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator.catalog.issues import Issue
+from orchestrator.editor_lines import split_lines
 
 if TYPE_CHECKING:
     from orchestrator.catalog.validator import CatalogReport
@@ -82,7 +83,7 @@ class CodeOwners:
     def parse(cls, text: str) -> CodeOwners:
         rules: list[Rule] = []
         problems: list[Problem] = []
-        for number, raw in enumerate(text.splitlines(), start=1):
+        for number, raw in enumerate(split_lines(text), start=1):
             line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
             if not line:
                 continue

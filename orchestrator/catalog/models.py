@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from orchestrator.durations import duration_seconds
 
 FieldType = Literal[
     "string", "number", "boolean", "select", "multiselect", "date", "textarea", "password"
@@ -117,9 +119,27 @@ class Presentation(_Model):
 
 
 class RetryPolicy(_Model):
+    """``retry`` of an action: how many attempts, and the backoff between them (durations such
+    as ``30s`` or ``5m``; the engine's defaults where absent)."""
+
     max_attempts: int = Field(default=3, alias="maxAttempts")
     initial_delay: str | None = Field(default=None, alias="initialDelay")
     max_delay: str | None = Field(default=None, alias="maxDelay")
+
+    @field_validator("initial_delay", "max_delay")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            duration_seconds(value)  # ValueError names the accepted forms
+        return value
+
+    @property
+    def initial_delay_seconds(self) -> float | None:
+        return duration_seconds(self.initial_delay) if self.initial_delay else None
+
+    @property
+    def max_delay_seconds(self) -> float | None:
+        return duration_seconds(self.max_delay) if self.max_delay else None
 
 
 class Cleanup(_Model):

@@ -26,6 +26,8 @@ from orchestrator.templating.scopes import (
     SYSTEM_PATHS,
 )
 
+_TEMPLATE_BLOCK = re.compile(r"\{\{.*?\}\}", re.S)
+
 
 def suggest(word: str, candidates: Any) -> str:
     """A ' (did you mean 'x'?)' suffix for a near-miss, or ''."""
@@ -279,6 +281,7 @@ class ItemChecker:
                 )
                 continue
             order[action["id"]] = index
+        self.check_jira_labels(actions)
         depends: dict[str, set[str]] = {action_id: set() for action_id in order}
         forward: list[tuple[str, str, str, VariableRef]] = []
         for index, action in enumerate(actions):
@@ -325,6 +328,23 @@ class ItemChecker:
         if manual:
             # Consumed for its checks: the manual fallback has no outputs to yield.
             list(self.template_refs(manual, "/fulfillment/manual", outputs_allowed=False))
+
+    def check_jira_labels(self, actions: list[dict[str, Any]]) -> None:
+        """JIRA refuses labels with spaces (HTTP 400 at create time): said here, located. The
+        literal text around template expressions is checked; rendered values at run time."""
+        for index, action in enumerate(actions):
+            if action.get("type") != "jira-ticket":
+                continue
+            labels = (action.get("config") or {}).get("labels") or []
+            for position, label in enumerate(labels):
+                literal = _TEMPLATE_BLOCK.sub("", label) if isinstance(label, str) else ""
+                if re.search(r"\s", literal) or (isinstance(label, str) and not label.strip()):
+                    self.error(
+                        f"/fulfillment/actions/{index}/config/labels/{position}",
+                        "jira-label-space",
+                        f"JIRA label {label!r} contains a space (JIRA labels cannot contain "
+                        "spaces; use - or _)",
+                    )
 
     @staticmethod
     def find_cycle(depends: dict[str, set[str]], source: str, target: str) -> list[str]:

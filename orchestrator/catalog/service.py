@@ -181,10 +181,8 @@ class CatalogService:
 
     async def _cached(self, key: str) -> bytes | None:
         value = await self.cache.get(key)
-        if value is None:
-            self.stats.misses += 1
-        else:
-            self.stats.hits += 1
+        # L2 holds listings and search results; L1 the items (details, current versions)
+        self.stats.record("l2" if key.startswith(LIST_KEY) else "l1", value is not None)
         return value
 
     async def item_json(self, item_id: str) -> bytes:

@@ -25,7 +25,13 @@ from orchestrator.catalog.schema import (
     schema_issues,
 )
 from orchestrator.catalog.semantics import ItemChecker, suggest
-from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, load_yaml
+from orchestrator.catalog.yaml_loader import (
+    LoadedDocument,
+    YamlLoadError,
+    join_pointer,
+    load_yaml,
+)
+from orchestrator.storable import unstorable
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -192,25 +198,49 @@ def check_document(name: str, text: str | bytes) -> DocumentResult:
         message = f"expected a mapping at the top level, got {kind}"
         return DocumentResult(name, [doc.issue("", "not-a-mapping", message)])
     if doc.data.get("kind") == "ServiceRequest":
-        found = schema_issues(doc, SERVICE_REQUEST_SCHEMA)
+        found = schema_issues(doc, SERVICE_REQUEST_SCHEMA) or storable_issues(doc)
         if found:
             return DocumentResult(name, found, doc)
-        request = ServiceRequestFile.model_validate(doc.data)
+        try:
+            request = ServiceRequestFile.model_validate(doc.data)
+        except PydanticValidationError as exc:  # passed the schema, not the typed model
+            return DocumentResult(name, model_issues(doc, exc), doc)
         return DocumentResult(
             name, [], doc, "request", request, request.catalog_item, text=doc.text
         )
-    found = schema_issues(doc, CATALOG_ITEM_SCHEMA) or ItemChecker(doc).run()
+    found = schema_issues(doc, CATALOG_ITEM_SCHEMA) or storable_issues(doc)
+    found = found or ItemChecker(doc).run()
     if found:
         return DocumentResult(name, found, doc)
     try:
         item = CatalogItem.model_validate(doc.data)
-    except PydanticValidationError as exc:  # the schema should have caught it
-        message = f"item does not fit the model: {exc}"
-        return DocumentResult(name, [doc.issue("", "schema", message)], doc)
+    except PydanticValidationError as exc:  # passed the schema, not the typed model
+        return DocumentResult(name, model_issues(doc, exc), doc)
     lifecycle = item.lifecycle
     return DocumentResult(
         name, [], doc, "item", item, item.id, lifecycle.status, lifecycle.replacement, doc.text
     )
+
+
+def storable_issues(doc: LoadedDocument) -> list[Issue]:
+    """Values the database cannot store (NUL, lone surrogates, NaN, ``!!binary`` bytes...),
+    located; the schema does not see them (a NUL is a valid JSON string character)."""
+    return [
+        doc.issue(found.pointer, "unstorable", found.message, key=found.key)
+        for found in unstorable(doc.data)
+    ]
+
+
+def model_issues(doc: LoadedDocument, exc: PydanticValidationError) -> list[Issue]:
+    """A typed model's refusal as located issues, one per error: the pointer from the error's
+    location, the message without the input value (it may be a secret)."""
+    issues = []
+    for error in exc.errors(include_url=False, include_input=False):
+        pointer = ""
+        for token in error["loc"]:
+            pointer = join_pointer(pointer, token)
+        issues.append(doc.issue(pointer, "model", f"does not fit the model: {error['msg']}"))
+    return sorted(issues) or [doc.issue("", "model", "does not fit the model")]
 
 
 def _check_file(path: Path, name: str) -> DocumentResult:

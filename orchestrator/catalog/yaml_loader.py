@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import yaml
 
 from orchestrator.catalog.issues import Issue
+from orchestrator.editor_lines import LineIndex, Position, split_lines
 
 try:
     _CBase: type[Any] = yaml.CSafeLoader
@@ -22,8 +23,6 @@ MAX_DOCUMENT_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NODES = 200_000  # bounds alias expansion ("billion laughs")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-
-Position = tuple[int, int]
 
 
 def escape_pointer_token(token: str | int) -> str:
@@ -163,13 +162,22 @@ class _FastLoader(_Base):
 
 @dataclass(slots=True)
 class LoadedDocument:
-    """A parsed document, its source file and text; positions are 1-based (line, column)."""
+    """A parsed document, its source file and text; positions are 1-based (line, column),
+    numbered as editors number lines (``orchestrator.editor_lines``), not as PyYAML does."""
 
     file: str
     data: Any
     text: str = ""
     _positions: dict[str, Position] | None = None
     _key_positions: dict[str, Position] = field(default_factory=dict)
+    _lines: LineIndex | None = None
+
+    @property
+    def lines(self) -> LineIndex:
+        """Offset -> editor (line, column) for this text, built once on first use."""
+        if self._lines is None:
+            self._lines = LineIndex(self.text)
+        return self._lines
 
     @property
     def positions(self) -> dict[str, Position]:
@@ -211,10 +219,6 @@ class YamlLoadError(Exception):
         self.issues = issues
 
 
-def _mark(node: yaml.Node) -> Position:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
-
-
 class _Builder:
     """Turns a composed node tree into plain data while recording positions (the marked pass)."""
 
@@ -224,13 +228,17 @@ class _Builder:
         self.positions: dict[str, Position] = {} if doc._positions is None else doc._positions
         self.duplicates: list[Issue] = []
         self.nodes = 0
+        self.lines = doc.lines
+
+    def _mark(self, node: yaml.Node) -> Position:
+        return self.lines.mark(node.start_mark)
 
     def fail(self, node: yaml.Node, message: str) -> YamlLoadError:
-        line, column = _mark(node)
+        line, column = self._mark(node)
         return YamlLoadError([Issue(self.doc.file, line, column, "yaml-syntax", message)])
 
     def build(self, node: yaml.Node, pointer: str, depth: int) -> Any:
-        self.positions[pointer] = _mark(node)
+        self.positions[pointer] = self._mark(node)
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self.fail(node, f"document expands to over {MAX_NODES} nodes (alias bomb?)")
@@ -250,13 +258,13 @@ class _Builder:
                 child = join_pointer(pointer, key)
                 if index >= merged:
                     if key in seen_own:
-                        line, column = _mark(key_node)
+                        line, column = self._mark(key_node)
                         message = f"duplicate key {key!r}: the later value would silently win"
                         self.duplicates.append(
                             Issue(self.doc.file, line, column, "yaml-duplicate-key", message, child)
                         )
                     seen_own.add(key)
-                self.doc._key_positions[child] = _mark(key_node)
+                self.doc._key_positions[child] = self._mark(key_node)
                 result[key] = self.build(value_node, child, depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
@@ -271,10 +279,10 @@ def _syntax_error(file: str, text: str, exc: yaml.YAMLError) -> YamlLoadError:
     if not isinstance(exc, yaml.MarkedYAMLError):
         return YamlLoadError([Issue(file, 1, 1, "yaml-syntax", str(exc))])
     mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    line, column = LineIndex(text).mark(mark)
     problem = exc.problem or str(exc)
     context = f" ({exc.context})" if exc.context else ""
-    source_line = "".join(text.splitlines()[line - 1 : line])
+    source_line = "".join(split_lines(text)[line - 1 : line])
     if "\t" in source_line[:column]:
         problem += "; tab characters cannot indent YAML, use spaces"
     return YamlLoadError([Issue(file, line, column, "yaml-syntax", f"{problem}{context}")])

@@ -181,7 +181,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
         # The dead-letter queue just made is drained even when its URL was not configured.
         engine = replace(settings.engine, sqs_dead_letter_queue_url=dlq_url)
         settings = replace(settings, engine=engine)
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
     try:
         tracing.configure_tracing(settings)
     except tracing.TracingError as exc:
@@ -209,6 +209,7 @@ async def _main(settings: Settings, env: Mapping[str, str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     services = await open_services(settings)
+    metrics.observe(services)  # the bot's submissions from webhook jobs, the catalog cache
     try:
         await run_pool(services, metrics, stop, env)
     finally:

@@ -18,10 +18,12 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 
 def correlation_key(request_id: str, action_id: str, generation: int = 0) -> str:
-    """A stable key for one action of one request (same on every attempt and redelivery).
+    """A stable key for one action of one request (same on every redelivery).
 
-    ``generation`` counts operator retries: a retried action gets a new key, so the executor
-    starts a new run instead of finding the failed one again."""
+    ``generation`` counts known failures: a retry (automatic or an operator's) after the target
+    answered with an error gets a new key, so the executor starts a new run instead of finding
+    the failed one again; a retry after an unknown outcome (timeout, lost connection) keeps the
+    key the target saw, so work that did succeed there is found, not done twice."""
     seed = f"pao:{request_id}:{action_id}" + (f":{generation}" if generation else "")
     digest = hashlib.sha256(seed.encode()).hexdigest()
     return f"pao-{digest[:32]}"
@@ -63,12 +65,19 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The action failed; ``retryable`` failures are tried again (Retry-After wins)."""
+    """The action failed; ``retryable`` failures are tried again (Retry-After wins).
+
+    ``outcome_unknown``: the call may have taken effect at the target (it timed out, the
+    connection was lost, the answer made no sense): the retry keeps the correlation key.
+    Otherwise the failure is known (the target answered with an error, or nothing was sent)
+    and the retry gets a new key. ``details["status_code"]`` is the target's HTTP status when
+    it answered (the breaker tells rate limiting and client errors from target failures)."""
 
     error: str
     retryable: bool
     retry_after: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    outcome_unknown: bool = False
 
 
 ActionResult = Completed | Pending | Failed

@@ -1,9 +1,35 @@
-"""The engine's Prometheus metrics (the spec's names), in a registry the process owns.
+"""The engine's and the request lifecycle's Prometheus metrics (the spec's), in a registry the
+process owns.
 
 ``pao serve`` and ``pao api`` put them in the API's registry (served at /metrics);
-``pao worker`` serves its own registry on ``PAO_WORKER_METRICS_PORT``. Queue depth and the age
-of the oldest due job are read from the queue when scraped, so any process reports the
-whole queue, not only its own work.
+``pao worker`` serves its own registry on ``PAO_WORKER_METRICS_PORT``. Every process counts
+only what it did itself (the API its submissions and operator decisions, a worker the
+requests and actions it finished), after the change committed (``observer.after_commit``), so
+``sum`` across the processes' series is exact: nothing counted twice, nothing lost.
+
+The spec's metrics:
+
+- ``pao_requests_total{status,catalog_item,user_team}``: requests reaching a lifecycle status:
+  ``submitted`` (API or bot), ``completed`` and ``failed`` (worker; ``failed`` again after a
+  failed retry), ``aborted`` and ``escalated`` (operator decisions). The internal hops
+  (``validating``, ``queued``, ``in_progress``) are not counted: they would repeat ``submitted``.
+- ``pao_request_duration_seconds{catalog_item,action_type}`` (buckets 0.1 … 60 s): the time one
+  executor call of a request's action took (every attempt and poll). The spec's buckets stop at
+  a minute, which fits calls, not a request's whole life (hours with a human in the loop); that
+  is ``pao_request_lifetime_seconds{catalog_item,status}``.
+- ``pao_catalog_cache_hit_ratio{cache_type}``: see ``orchestrator.cache_metrics``.
+- ``pao_action_failure_rate``: a rate is not something a process can export correctly (a
+  since-start ratio per process cannot be summed across workers and never forgets). Processes
+  export the counters ``pao_action_failures_total{action_type,failure_reason}`` and
+  ``pao_action_attempts_total{action_type,outcome}``; the recording rule of the same name in
+  ``deploy/prometheus/pao-rules.yml`` divides their rates over 5 minutes.
+
+Labels stay bounded: catalog item ids and action types come from the catalog, ``user_team``
+is the requester's first team (``unknown`` without one), ``failure_reason`` one of
+``observer.FAILURE_REASONS``.
+
+Queue depth and the age of the oldest due job are read from the queue when scraped, so any
+process reports the whole queue, not only its own work (gauges: use ``max``, not ``sum``).
 
 With the SQS backend, ``watch_sqs`` adds SQS's own counts (``pao_queue_messages`` by queue and
 state: visible, in_flight, delayed, dead_letter), read at most every PAO_SQS_METRICS_SECONDS.
@@ -13,37 +39,52 @@ An unreachable SQS never fails a scrape: the gauges keep their last values,
 
 from __future__ import annotations
 
-from collections import Counter as Tally
+import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from orchestrator.cache import CacheStats
+from orchestrator.cache_metrics import CacheMetrics
+from orchestrator.engine.breaker import BreakerState
+from orchestrator.engine.observer import UNKNOWN, on_commit
 from orchestrator.engine.queue import Queue
 
 if TYPE_CHECKING:  # boto3 is imported only where the SQS backend is used
     from orchestrator.engine.sqs_queue import SqsQueueStats
+    from orchestrator.services import Services
 
-REQUEST_DURATION_BUCKETS = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
+REQUEST_DURATION_BUCKETS: Final = (0.1, 0.5, 1, 5, 10, 30, 60)  # the spec's, exactly
+REQUEST_LIFETIME_BUCKETS: Final = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
+ESCALATION_FAILURE_REASONS: Final = ("not_configured", "unavailable", "rejected")
 
 
 class EngineMetrics:
-    """Implements ``EngineObserver``."""
+    """Implements ``EngineObserver``, ``RequestObserver`` and ``EscalationObserver``."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self.requests = Counter(
+            "pao_requests_total",
+            "Requests reaching a lifecycle status (submitted, completed, failed, aborted, "
+            "escalated), by catalog item and the requester's team",
+            ["status", "catalog_item", "user_team"],
+            registry=registry,
+        )
         self.request_duration = Histogram(
             "pao_request_duration_seconds",
-            "Time from submission to a final state, by catalog item and action type",
+            "Duration of one executor call of a request's action, by catalog item and action type",
             ["catalog_item", "action_type"],
             registry=registry,
             buckets=REQUEST_DURATION_BUCKETS,
         )
-        self.requests_finished = Counter(
-            "pao_requests_finished_total",
-            "Requests that reached completed or failed, by catalog item and status",
+        self.request_lifetime = Histogram(
+            "pao_request_lifetime_seconds",
+            "Time from submission to completed or failed, by catalog item and status",
             ["catalog_item", "status"],
             registry=registry,
+            buckets=REQUEST_LIFETIME_BUCKETS,
         )
         self.action_attempts = Counter(
             "pao_action_attempts_total",
@@ -51,16 +92,11 @@ class EngineMetrics:
             ["action_type", "outcome"],
             registry=registry,
         )
-        self.action_duration = Histogram(
-            "pao_action_call_duration_seconds",
-            "Duration of one executor call, by action type",
-            ["action_type"],
-            registry=registry,
-        )
-        self.action_failure_rate = Gauge(
-            "pao_action_failure_rate",
-            "Share of action attempts that failed since start, by action type",
-            ["action_type"],
+        self.action_failures = Counter(
+            "pao_action_failures_total",
+            "Failed executor calls, by action type and failure reason (pao_action_failure_rate "
+            "is the recording rule over this and pao_action_attempts_total)",
+            ["action_type", "failure_reason"],
             registry=registry,
         )
         self.queue_depth = Gauge(
@@ -93,10 +129,49 @@ class EngineMetrics:
             ["queue"],
             registry=registry,
         )
-        self._attempts: Tally[str] = Tally()
-        self._failures: Tally[str] = Tally()
+        self.circuit_states = Gauge(
+            "pao_circuit_state",
+            "Circuit breaker state per external target, in this process: 0 closed, "
+            "1 half-open, 2 open",
+            ["target"],
+            registry=registry,
+        )
+        self.escalation_failures = Counter(
+            "pao_escalation_failures_total",
+            "Failed attempts to open an escalation ticket, by reason (not_configured, "
+            "unavailable, rejected)",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in ESCALATION_FAILURE_REASONS:
+            self.escalation_failures.labels(reason)  # exported from 0
         self._sqs: SqsQueueStats | None = None
         self._sqs_errors_seen = 0
+        self._cache: CacheMetrics | None = None
+
+    def observe(self, services: Services) -> None:
+        """Count ``services``' submissions and decisions and report its catalog cache here
+        (idempotent: ``pao serve``'s API and worker share one ``Services``)."""
+        services.requests.observer = self
+        self.watch_cache(services.cache_stats)
+
+    def watch_cache(self, stats: CacheStats) -> None:
+        """Export ``stats`` as the catalog cache metrics from now on (the last one wins)."""
+        if self._cache is None:
+            self._cache = CacheMetrics(stats)
+            self.registry.register(self._cache)
+        self._cache.stats = stats
+
+    def circuit_state(self, target: str, state: BreakerState) -> None:
+        """A circuit changed state (``CircuitBreaker.listeners``). Set at once, not on commit:
+        the breaker lives in the process, outside any transaction. A closed circuit's series
+        is removed: targets are many (a REST endpoint each) and only the troubled ones matter,
+        so the series stay as few as the circuits not closed (absent means closed)."""
+        if state is BreakerState.CLOSED:
+            with contextlib.suppress(KeyError):
+                self.circuit_states.remove(target)
+            return
+        self.circuit_states.labels(target).set(state.gauge)
 
     def watch_sqs(self, stats: SqsQueueStats) -> None:
         """Report ``stats``' queue in ``pao_queue_messages`` from now on (SQS backend)."""
@@ -104,15 +179,24 @@ class EngineMetrics:
         self._sqs_errors_seen = stats.errors
         self.queue_messages_errors.labels(stats.queue_name)  # exported from 0
 
-    def action_attempt(self, action_type: str, outcome: str, duration_seconds: float) -> None:
-        self.action_attempts.labels(action_type, outcome).inc()
-        self.action_duration.labels(action_type).observe(max(0.0, duration_seconds))
-        self._attempts[action_type] += 1
-        if outcome == "failed":
-            self._failures[action_type] += 1
-        self.action_failure_rate.labels(action_type).set(
-            self._failures[action_type] / self._attempts[action_type]
-        )
+    def action_attempt(
+        self,
+        action_type: str,
+        outcome: str,
+        duration_seconds: float,
+        *,
+        catalog_item: str = UNKNOWN,
+        failure_reason: str | None = None,
+    ) -> None:
+        def update() -> None:
+            self.action_attempts.labels(action_type, outcome).inc()
+            self.request_duration.labels(catalog_item, action_type).observe(
+                max(0.0, duration_seconds)
+            )
+            if outcome == "failed":
+                self.action_failures.labels(action_type, failure_reason or "permanent").inc()
+
+        on_commit(update)
 
     def request_finished(
         self,
@@ -120,12 +204,20 @@ class EngineMetrics:
         status: str,
         duration_seconds: float,
         action_types: Sequence[str],
+        *,
+        user_team: str = UNKNOWN,
     ) -> None:
-        self.requests_finished.labels(catalog_item, status).inc()
-        for action_type in action_types or ("none",):
-            self.request_duration.labels(catalog_item, action_type).observe(
-                max(0.0, duration_seconds)
-            )
+        def update() -> None:
+            self.requests.labels(status, catalog_item, user_team).inc()
+            self.request_lifetime.labels(catalog_item, status).observe(max(0.0, duration_seconds))
+
+        on_commit(update)
+
+    def request_status(self, catalog_item: str, status: str, user_team: str) -> None:
+        on_commit(lambda: self.requests.labels(status, catalog_item, user_team).inc())
+
+    def escalation_failed(self, reason: str) -> None:
+        on_commit(lambda: self.escalation_failures.labels(reason).inc())
 
     async def refresh_queue(self, queue: Queue) -> None:
         depth = await queue.depth()

@@ -6,7 +6,8 @@
   any number of machines each get a different job. A lease (``locked_until``) that runs out
   makes the job claimable again (the worker stalled or died); ``heartbeat`` extends it.
 * A job received ``max_receives`` times (default 3) without completing is dead-lettered
-  (status ``dead``) and its request marked ``failed`` with that reason, in one transaction.
+  (status ``dead``) and its request marked ``failed`` with that reason, in one transaction. A
+  ``run-action`` job's budget counts per action (``orchestrator.engine.dead_letters``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from orchestrator.engine.dead_letters import fail_for_dead_letter
 from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, POLL_ACTION, RUN_ACTION, enqueue_job
-from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request
+from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 
@@ -134,7 +136,7 @@ class PgQueue:
                 self._swept_at = now
                 cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
                 for dead in await cur.fetchall():
-                    await self._fail_for_dead_letter(conn, dead, dead["last_error"])
+                    await fail_for_dead_letter(conn, dead, dead["last_error"])
         return Job.from_row(row) if row is not None else None
 
     async def complete(self, job: Job, conn: Connection | None = None) -> bool:
@@ -166,7 +168,7 @@ class PgQueue:
                 dead = await cur.fetchone()
                 if dead is None:
                     return False
-                await self._fail_for_dead_letter(conn, dead, dead["last_error"])
+                await fail_for_dead_letter(conn, dead, dead["last_error"], crashed=False)
                 return True
             cur = await conn.execute(
                 QUERIES.queue_retry_later,
@@ -193,25 +195,4 @@ class PgQueue:
             running=int(row["running"]),
             dead=int(row["dead"]),
             oldest_ready_age_seconds=float(age) if age is not None else None,
-        )
-
-    @staticmethod
-    async def _fail_for_dead_letter(
-        conn: Connection, job: Mapping[str, Any], reason: str | None
-    ) -> None:
-        if job["request_id"] is None:
-            return
-        payload = dict(job["payload"] or {})
-        reason = reason or "job dead-lettered"
-        await fail_request(
-            conn,
-            job["request_id"],
-            {
-                "reason": "dead-lettered",
-                "error": reason,
-                "job": {"id": int(job["id"]), "kind": job["kind"], "receives": job["receives"]},
-                "failed_action": payload.get("action_id"),
-            },
-            f"job {job['id']} ({job['kind']}) dead-lettered: {reason}",
-            action_id=payload.get("action_id"),
         )

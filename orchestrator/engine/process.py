@@ -89,9 +89,12 @@ class WorkerPool:
             manual_defaults=defaults,
             observer=observer or metrics,
             default_timeout_seconds=settings.default_action_timeout_seconds,
+            retry_after_max_seconds=settings.retry_after_max_seconds,
         )
         self.notifier = Notifier(services.db, registry)
-        escalation = EscalationHandler(services.db, services.catalog, registry, defaults)
+        escalation = EscalationHandler(
+            services.db, services.catalog, registry, defaults, observer=metrics
+        )
         base = worker_id or default_worker_id()
         self.workers = [
             Worker(

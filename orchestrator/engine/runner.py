@@ -6,24 +6,31 @@ A ``run-action`` job runs the request's next action, and goes on with the follow
    execution order, render its config with the full context (password fields with their real
    values from ``request_secrets``, earlier actions' outputs), store the *masked* rendering,
    mark the action ``in_progress`` (request ``queued -> in_progress``) and log it.
-2. Outside any transaction: call the executor (through the per-target circuit breaker).
+2. Outside any transaction: call the executor (through the per-target circuit breaker), with
+   the attempt's own deadline. Retries and the breaker are one policy
+   (``orchestrator.engine.policy``): an open circuit delays the attempt to its probe time (the
+   job is rescheduled, no attempt spent), found before the attempt starts where possible.
 3. Record the result and decide what comes next. The plain case (completed, and the next action
    can run now) is one guarded statement that completes this action, starts the next one and
    points the job at it, written only if nothing changed since step 1 (``_advance``).
    Everything else is one transaction that reads the state again (``_record``): the last
    action completes the request; a pending action gets a delayed ``poll-action``; a failure a
-   delayed retry (Backoff, Retry-After wins) or the request's failure; an abort that came in
-   meanwhile ends the job.
+   delayed retry (the action's declared backoff; a target's Retry-After up to its cap) or the
+   request's failure; an abort that came in meanwhile ends the job.
 
 A redelivered job finds the state of step 1 or 3: an action already completed is never run
 again, and an action left ``in_progress`` by a crash is called again with the same correlation
-key (executors are idempotent on it). A ``poll-action`` job asks the executor about a pending
+key (executors are idempotent on it) and a new deadline. A job that keeps crashing on one action
+is dead-lettered after ``crash_limit`` receives *of that action* (moving on to the next action
+gives the job a fresh budget), failing the request with "worker crashed N times while running
+X" (``orchestrator.engine.dead_letters``). A ``poll-action`` job asks the executor about a pending
 action and records the result the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -37,7 +44,7 @@ from orchestrator.catalog.models import Action, CatalogItem
 from orchestrator.catalog.service import CatalogService
 from orchestrator.durations import duration_seconds
 from orchestrator.engine.backoff import Backoff
-from orchestrator.engine.breaker import CircuitBreaker, CircuitOpen
+from orchestrator.engine.breaker import BreakerState, CircuitBreaker, Delay
 from orchestrator.engine.executor import (
     ActionExecutor,
     ActionResult,
@@ -52,7 +59,13 @@ from orchestrator.engine.executor import (
     correlation_key,
     target_of,
 )
-from orchestrator.engine.jobs import NOTIFY, POLL_ACTION, RUN_ACTION, notify_payload
+from orchestrator.engine.jobs import (
+    DEFAULT_MAX_RECEIVES,
+    NOTIFY,
+    POLL_ACTION,
+    RUN_ACTION,
+    notify_payload,
+)
 from orchestrator.engine.manual import (
     MANUAL_ACTION_TYPE,
     TICKET_ACTION_TYPE,
@@ -60,8 +73,22 @@ from orchestrator.engine.manual import (
     NoManualSupport,
     fulfilment_ticket,
 )
-from orchestrator.engine.observer import EngineObserver, NullObserver
+from orchestrator.engine.observer import (
+    EngineObserver,
+    NullObserver,
+    after_commit,
+    failure_reason,
+    team_of,
+)
 from orchestrator.engine.pg_queue import Job
+from orchestrator.engine.policy import (
+    DEFAULT_RETRY_AFTER_MAX_SECONDS,
+    RetryAfterTooLong,
+    RetryPolicy,
+    admission,
+    judge,
+    status_of,
+)
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request, log_event
 from orchestrator.store.database import Connection, Database, Jsonb
@@ -107,12 +134,22 @@ class _Start:
 @dataclass(slots=True)
 class _Stop:
     """Why a job has nothing to call: ``all-done``, ``stale`` (a delivery behind the chain),
-    ``waiting`` (for an operator or the poller), ``unplannable`` or ``unrenderable``."""
+    ``waiting`` (for an operator or the poller), ``unplannable``, ``unrenderable`` or
+    ``circuit-open`` (the target's circuit: the job comes back at ``delay.seconds``)."""
 
     reason: str
     message: str = ""
     row: dict[str, Any] | None = None
     code: str = ""
+    delay: Delay | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Delayed:
+    """The call did not go: the target's circuit was open when the call was due (another job
+    took the probe after this one started its attempt). Not an attempt: it is given back."""
+
+    delay: Delay
 
 
 def _log_entry(
@@ -204,13 +241,21 @@ class ChainRunner:
         default_timeout_seconds: float | None = None,
         poll_jitter: float = 0.1,
         continue_chains: bool = True,
+        retry_after_max_seconds: float = DEFAULT_RETRY_AFTER_MAX_SECONDS,
+        crash_limit: int = DEFAULT_MAX_RECEIVES,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
+        """``retry_after_max_seconds``: the longest Retry-After honoured (longer fails the
+        attempt); ``crash_limit``: receives of one action before its job is dead-lettered;
+        ``retry_policy`` (instead of ``backoff`` and ``retry_after_max_seconds``)."""
         self.db = db
         self.catalog = catalog
         self.queue = queue
         self.registry = registry
         self.breaker = breaker if breaker is not None else CircuitBreaker()
         self.backoff = backoff if backoff is not None else Backoff()
+        self.retry = retry_policy or RetryPolicy(self.backoff, retry_after_max_seconds)
+        self.crash_limit = crash_limit
         self.template_environment = dict(template_environment or {})
         self.engine = engine or default_engine()
         self.manual_defaults = manual_defaults or ManualDefaults()
@@ -218,6 +263,9 @@ class ChainRunner:
         self.default_timeout_seconds = default_timeout_seconds
         self.poll_jitter = poll_jitter
         self.continue_chains = continue_chains  # run the next action in the same job
+        circuit_state = getattr(self.observer, "circuit_state", None)  # pao_circuit_state
+        if callable(circuit_state):
+            self.breaker.listeners.append(circuit_state)
         self._orders: dict[int, list[str]] = {}
         self._notifiable_types: dict[str, bool] = {}
 
@@ -324,7 +372,32 @@ class ChainRunner:
         except (TemplateRenderError, NoManualSupport) as exc:
             code = exc.code if isinstance(exc, TemplateRenderError) else "no-manual-support"
             return _Stop("unrenderable", message=str(exc), row=row, code=code)
+        delay = self._circuit_delay(request, row, real, context, attempt)
+        if delay is not None:
+            return _Stop("circuit-open", row=row, delay=delay)
         return _Start(row, action, attempt, resumed, context, fields, real, preview)
+
+    def _circuit_delay(
+        self,
+        request: Mapping[str, Any],
+        row: Mapping[str, Any],
+        real: dict[str, Any],
+        context: TemplateContext,
+        attempt: int,
+    ) -> Delay | None:
+        """How long the action must wait for its target's circuit, found before an attempt
+        starts (so waiting spends none); the target as shown in logs (secrets masked). An
+        operator's retry (the request is ``failed``) may probe before the cool-down ends."""
+        run = self._action_run(request, row, real, context, attempt)
+        if run.action_type not in self.registry:
+            return None  # the call fails on the unknown type, not here
+        target = target_of(self.registry.get(run.action_type), run)
+        if target is None:
+            return None
+        delay = self.breaker.delay(target, early_probe=request["status"] == "failed")
+        if delay is None:
+            return None
+        return Delay(str(mask(delay.target, context.secrets)), delay.seconds, delay.state)
 
     async def _stop(
         self,
@@ -345,9 +418,56 @@ class ChainRunner:
             assert stop.row is not None
             await conn.execute(
                 QUERIES.engine_action_failed,
-                {"id": stop.row["id"], "error": {"message": stop.message, "retryable": False}},
+                {
+                    "id": stop.row["id"],
+                    "error": {"message": stop.message, "retryable": False},
+                    "outcome_unknown": False,
+                },
             )
             await self._fail(conn, request, item, rows, stop.row, stop.message, {"code": stop.code})
+        elif stop.reason == "circuit-open":
+            assert stop.row is not None
+            assert stop.delay is not None
+            await self._wait_for_circuit(conn, request, stop.row, stop.delay, poll=False)
+
+    async def _wait_for_circuit(
+        self,
+        conn: Connection,
+        request: Mapping[str, Any],
+        row: Mapping[str, Any],
+        delay: Delay,
+        *,
+        poll: bool,
+    ) -> None:
+        """The action waits for its target's circuit: a log line saying so, and its job again
+        at the probe time (the job in hand is already completed on ``conn``)."""
+        request_id = request["id"]
+        action_id = row["action_id"]
+        why = "its probe is out" if delay.state is BreakerState.HALF_OPEN else "next probe then"
+        await log_event(
+            conn,
+            request_id,
+            "action_delayed",
+            f"{action_id} delayed {delay.seconds:.0f}s: the circuit for {delay.target} is "
+            f"{delay.state} ({why}); no attempt spent",
+            correlation_id=request["correlation_id"],
+            action_id=action_id,
+            details={
+                "target": delay.target,
+                "circuit": str(delay.state),
+                "delay_seconds": delay.seconds,
+                "attempts": int(row["attempts"]),
+                "poll": poll,
+            },
+        )
+        await self.queue.enqueue(
+            conn,
+            POLL_ACTION if poll else RUN_ACTION,
+            run_job(request_id, action_id, operator_retry=request["status"] == "failed"),
+            request_id=request_id,
+            delay=delay.seconds,
+            dedupe_key=f"poll:{request_id}:{action_id}" if poll else f"run:{request_id}",
+        )
 
     async def _write_start(
         self,
@@ -378,6 +498,7 @@ class ChainRunner:
                 "done_id": completed[0]["id"] if completed is not None else None,
                 "outputs": Jsonb(dict(completed[1])) if completed is not None else None,
                 "job_id": job.id if job is not None else None,
+                "crash_limit": self.crash_limit,
             },
         )
         return self._started_plan(request, item, rows, start, deadline)
@@ -441,11 +562,14 @@ class ChainRunner:
                 **self._start_params(request, decision, deadline, [done, _started(decision)]),
                 "next_status": expected[0],
                 "next_attempts": expected[1],
+                "crash_limit": self.crash_limit,
             },
         )
         if found is None or not found["advanced"]:
             return False, None
-        self.observer.action_attempt(plan.run.action_type, "completed", duration_ms / 1000.0)
+        self.observer.action_attempt(
+            plan.run.action_type, "completed", duration_ms / 1000.0, catalog_item=plan.item.id
+        )
         return True, self._started_plan(dict(request), plan.item, rows, decision, deadline)
 
     async def _finish(
@@ -469,17 +593,20 @@ class ChainRunner:
         )
         if found is None or not found["finished"]:
             return False
-        self.observer.action_attempt(plan.run.action_type, "completed", duration_ms / 1000.0)
+        self.observer.action_attempt(
+            plan.run.action_type, "completed", duration_ms / 1000.0, catalog_item=plan.item.id
+        )
         self._finished(plan.request, "completed")
         return True
 
     def _deadline(self, start: _Start) -> datetime | None:
-        """When the action times out: set on its first start, kept on later ones."""
-        deadline: datetime | None = start.row.get("deadline_at")
+        """When this attempt times out: its timeout from now. The deadline belongs to the
+        attempt: a resumed attempt (its job redelivered after a crash) gets a new one, never
+        the crashed delivery's, which may have passed while nobody was running it."""
         timeout = self._timeout(start.action)
-        if deadline is None and timeout is not None:
-            deadline = datetime.now(UTC) + timedelta(seconds=timeout)
-        return deadline
+        if timeout is None:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=timeout)
 
     @staticmethod
     def _start_params(
@@ -567,7 +694,9 @@ class ChainRunner:
 
     # -- step 2: call ---------------------------------------------------------------------------
 
-    async def _timed_call(self, plan: _Plan, *, poll: bool) -> tuple[ActionResult, float]:
+    async def _timed_call(
+        self, plan: _Plan, *, poll: bool
+    ) -> tuple[ActionResult | _Delayed, float]:
         """The result of calling (or polling) the executor, and how long it took in ms."""
         started = time.monotonic()
         try:
@@ -577,39 +706,54 @@ class ChainRunner:
         result = await self._call(executor, plan, poll=poll)
         return result, round((time.monotonic() - started) * 1000.0, 3)
 
-    async def _call(self, executor: ActionExecutor, plan: _Plan, *, poll: bool) -> ActionResult:
-        target = target_of(executor, plan.run)
-        if target is not None:
-            try:
-                self.breaker.before_call(target)
-            except CircuitOpen as exc:
-                return Failed(
-                    str(exc),
-                    retryable=True,
-                    retry_after=exc.retry_in,
-                    details={"circuit_open": target},
-                )
-        remaining = plan.run.timeout_seconds
-        if remaining is not None and remaining <= 0:
-            return await self._timed_out(executor, plan)
-        try:
-            call = executor.poll(plan.run) if poll else executor.execute(plan.run)
-            result = await asyncio.wait_for(call, timeout=remaining)
-        except TimeoutError:
-            return await self._timed_out(executor, plan)
-        except Exception as exc:  # an executor bug or an unexpected error: a transient failure
-            result = Failed(f"{type(exc).__name__}: {exc}", retryable=True)
-        if target is not None:
-            if isinstance(result, Failed) and result.retryable:
-                self.breaker.record_failure(target)
-            else:
-                self.breaker.record_success(target)
+    async def _call(
+        self, executor: ActionExecutor, plan: _Plan, *, poll: bool
+    ) -> ActionResult | _Delayed:
+        """One call through the target's circuit. The permit is a context manager: whatever
+        ends the call (a result, the attempt's deadline, cancellation, an error) releases it,
+        so a probe can never be left out for good."""
+        permit = admission(
+            self.breaker,
+            target_of(executor, plan.run),
+            early_probe=plan.request.get("status") == "failed",
+        )
+        if isinstance(permit, Delay):
+            return _Delayed(permit)
+        with contextlib.nullcontext() if permit is None else permit:
+            result = await self._attempt(executor, plan, poll=poll)
+            if permit is not None:
+                judge(permit, result)
         return result
 
-    async def _timed_out(self, executor: ActionExecutor, plan: _Plan) -> Failed:
-        """The action ran past its declared timeout: it fails (no retry); an in-flight external
-        run is cancelled where the executor can."""
+    async def _attempt(self, executor: ActionExecutor, plan: _Plan, *, poll: bool) -> ActionResult:
+        """The executor's answer within the attempt's deadline."""
+        remaining = plan.run.timeout_seconds
+        if remaining is not None and remaining <= 0:
+            return await self._timed_out(executor, plan, poll=poll)
+        try:
+            call = executor.poll(plan.run) if poll else executor.execute(plan.run)
+            return await asyncio.wait_for(call, timeout=remaining)
+        except TimeoutError:
+            return await self._timed_out(executor, plan, poll=poll)
+        except Exception as exc:  # an executor bug or an unexpected error: a transient failure
+            # whose effect at the target nobody knows: the retry keeps the correlation key.
+            return Failed(f"{type(exc).__name__}: {exc}", retryable=True, outcome_unknown=True)
+
+    async def _timed_out(self, executor: ActionExecutor, plan: _Plan, *, poll: bool) -> Failed:
+        """The attempt ran past its deadline. A call that timed out may have done its work at
+        the target (outcome unknown): it is retried, keeping the correlation key. A long-running
+        external run past the attempt's deadline is cancelled where the executor can, and the
+        action fails (no retry: it was the run itself that took too long)."""
         timeout = self._timeout(plan.action)
+        took = f" of {timeout:g}s" if timeout is not None else ""
+        if not poll:
+            return Failed(
+                f"action {plan.run.action_id} attempt {plan.run.attempt} exceeded its "
+                f"timeout{took} (outcome unknown: the retry keeps its correlation key)",
+                retryable=True,
+                outcome_unknown=True,
+                details={"timeout_seconds": timeout},
+            )
         cancelled = False
         if isinstance(executor, CancellableExecutor) and plan.run.external_ref is not None:
             try:
@@ -618,9 +762,7 @@ class ChainRunner:
             except Exception:  # best effort: the failure below is what matters
                 log.warning("cancelling %s after its timeout failed", plan.run.action_id)
         return Failed(
-            f"action {plan.run.action_id} exceeded its timeout of {timeout:g}s"
-            if timeout is not None
-            else f"action {plan.run.action_id} exceeded its timeout",
+            f"action {plan.run.action_id} exceeded its timeout{took}",
             retryable=False,
             details={"timeout_seconds": timeout, "external_run_cancelled": cancelled},
         )
@@ -631,7 +773,7 @@ class ChainRunner:
         self,
         job: Job,
         plan: _Plan,
-        result: ActionResult,
+        result: ActionResult | _Delayed,
         duration_ms: float,
         *,
         polled: bool = False,
@@ -652,6 +794,13 @@ class ChainRunner:
             ):
                 # Aborted (or finished by another delivery) while the call was out.
                 await self.queue.complete(job, conn)
+                return None
+            if isinstance(result, _Delayed):  # the circuit opened meanwhile: not an attempt
+                await self.queue.complete(job, conn)
+                if not polled:
+                    cur = await conn.execute(QUERIES.engine_action_delayed, {"id": row["id"]})
+                    row = dict(await cur.fetchone() or row)
+                await self._wait_for_circuit(conn, request, row, result.delay, poll=polled)
                 return None
             following: dict[str, Any] | None = None
             if isinstance(result, Completed):
@@ -677,6 +826,8 @@ class ChainRunner:
                 if isinstance(result, Pending)
                 else "failed",
                 duration_ms / 1000.0,
+                catalog_item=plan.item.id,
+                failure_reason=failure_reason(result),
             )
             if isinstance(result, Completed):
                 outputs = dict(result.outputs)
@@ -774,7 +925,9 @@ class ChainRunner:
                     dedupe_key=f"poll:{request_id}:{row['action_id']}",
                 )
             else:
-                await self._failed(conn, plan, request, rows, row, result, duration_ms)
+                await self._failed(
+                    conn, plan, request, rows, row, result, duration_ms, polled=polled
+                )
         return None
 
     async def _failed(
@@ -786,19 +939,34 @@ class ChainRunner:
         row: dict[str, Any],
         result: Failed,
         duration_ms: float,
+        *,
+        polled: bool = False,
     ) -> None:
+        """A failed attempt: retried later (``RetryPolicy``) or the request fails. Whether the
+        outcome is unknown is stored with the action: the retry (automatic or an operator's)
+        then keeps the correlation key; a known failure gets a new one (a 429 keeps it: the
+        target did not act on the request). A retryable failure of a poll is a failed status
+        check, not of the work: its outcome is unknown too."""
         request_id = request["id"]
         secrets = plan.context.secrets
         attempt = int(row["attempts"])
+        unknown = result.outcome_unknown or (polled and result.retryable)
+        decision = self.retry.after_failure(result, attempt, int(row["max_attempts"]), plan.action)
+        message = str(mask(result.error, secrets))
+        details = dict(result.details)
+        if isinstance(decision, RetryAfterTooLong):
+            target = target_of(self.registry.get(plan.run.action_type), plan.run)
+            message = f"{message}; {decision.message(target)}"
+            details.update(decision.details())
         error = {
-            "message": mask(result.error, secrets),
+            "message": mask(message, secrets),
             "retryable": result.retryable,
             "retry_after": result.retry_after,
             "attempt": attempt,
-            "details": mask(dict(result.details), secrets),
+            "outcome_unknown": unknown,
+            "details": mask(details, secrets),
         }
-        again = result.retryable and attempt < int(row["max_attempts"])
-        delay = self.backoff.delay(attempt, retry_after=result.retry_after) if again else None
+        delay = decision if isinstance(decision, float) else None
         await log_event(
             conn,
             request_id,
@@ -814,9 +982,10 @@ class ChainRunner:
                 "duration_ms": duration_ms,
             },
         )
-        if again:
-            assert delay is not None
-            await conn.execute(QUERIES.engine_action_retrying, {"id": row["id"], "error": error})
+        state = {"id": row["id"], "error": error, "outcome_unknown": unknown}
+        if delay is not None:
+            new_key = not unknown and status_of(result) != 429  # a 429 was not acted on
+            await conn.execute(QUERIES.engine_action_retrying, {**state, "new_key": new_key})
             await self.queue.enqueue(
                 conn,
                 RUN_ACTION,
@@ -826,7 +995,7 @@ class ChainRunner:
                 dedupe_key=f"run:{request_id}",
             )
             return
-        await conn.execute(QUERIES.engine_action_failed, {"id": row["id"], "error": error})
+        await conn.execute(QUERIES.engine_action_failed, state)
         await self._fail(conn, request, plan.item, rows, row, error["message"], error)
 
     async def _fail(
@@ -954,6 +1123,7 @@ class ChainRunner:
             status,
             (datetime.now(UTC) - created).total_seconds(),
             sorted({str(r["action_type"]) for r in rows or []}),
+            user_team=team_of(request.get("requester_teams")),
         )
 
     def _jittered(self, delay: float) -> float:
@@ -967,11 +1137,13 @@ class ChainRunner:
     def _transaction(self, request: Mapping[str, Any] | None) -> Any:
         """An engine transaction; without ``request`` its correlation id is set by the query
         that locks the request (``engine_lock_request_for_job``)."""
-        return self.db.transaction(
-            actor=ENGINE_ACTOR,
-            correlation_id=request.get("correlation_id") if request is not None else None,
-            source=ENGINE_SOURCE,
-            durable=False,
+        return after_commit(  # metrics count what committed (observer.on_commit)
+            self.db.transaction(
+                actor=ENGINE_ACTOR,
+                correlation_id=request.get("correlation_id") if request is not None else None,
+                source=ENGINE_SOURCE,
+                durable=False,
+            )
         )
 
     @staticmethod

@@ -25,7 +25,10 @@ How a job travels:
 * ``retry_later`` puts the row back and the message out of sight for the delay; after the last
   receive it dead-letters the job, as PgQueue does. A worker that dies holding a job lets its
   message come back; after ``maxReceiveCount`` (3) receives SQS moves it to the dead-letter
-  queue, where ``DeadLetterDrain`` dead-letters the row and fails its request.
+  queue, where ``DeadLetterDrain`` dead-letters the row and fails its request, unless the row
+  still has receives left: a ``run-action`` job's budget counts per action (``jobs.max_receives``
+  grows when it goes on with the next action), while SQS counts receives per message, so a job
+  that moved on is sent again as a new message instead (``orchestrator.engine.dead_letters``).
 
 Operations: ``provision_queues`` creates (or finds) the queue and its dead-letter queue with the
 spec's attributes (``pao worker --create-queues``, ``pao queues create``); the relay also prunes
@@ -50,10 +53,11 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from orchestrator.engine.dead_letters import fail_for_dead_letter
 from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, enqueue_job
 from orchestrator.engine.outbox import DEFAULT_OUTBOX_RETENTION_SECONDS, prune_outbox
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, QueueDepth
-from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, fail_request
+from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE
 from orchestrator.settings import EngineSettings
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
@@ -456,28 +460,6 @@ def _seconds(value: float, limit: int) -> int:
     return max(0, min(limit, math.ceil(max(0.0, value))))
 
 
-async def fail_for_dead_letter(
-    conn: Connection, job: Mapping[str, Any], reason: str | None
-) -> None:
-    """Fail the dead job's request with the reason (as PgQueue does for its dead letters)."""
-    if job["request_id"] is None:
-        return
-    payload = dict(job["payload"] or {})
-    reason = reason or "job dead-lettered"
-    await fail_request(
-        conn,
-        job["request_id"],
-        {
-            "reason": "dead-lettered",
-            "error": reason,
-            "job": {"id": int(job["id"]), "kind": job["kind"], "receives": job["receives"]},
-            "failed_action": payload.get("action_id"),
-        },
-        f"job {job['id']} ({job['kind']}) dead-lettered: {reason}",
-        action_id=payload.get("action_id"),
-    )
-
-
 class SqsQueue:
     """The queue backend for the serverless deployment (see the module docstring)."""
 
@@ -672,7 +654,7 @@ class SqsQueue:
                 )
                 if dead is None:
                     return False
-                await fail_for_dead_letter(conn, dead, dead["last_error"])
+                await fail_for_dead_letter(conn, dead, dead["last_error"], crashed=False)
             if delivery is not None:
                 await self._forget(self.queue_url, delivery.receipt_handle)
             return True
@@ -910,7 +892,12 @@ class DeadLetterDrain:
             unfinished = row is not None and (
                 row["status"] == "ready" or (row["status"] == "running" and row["lease_expired"])
             )
-            if row is not None and unfinished:
+            if row is not None and unfinished and row["receives"] < row["max_receives"]:
+                # Receives left for the job's current action: SQS counted the earlier actions'
+                # receives of this message too. A new message, with a fresh count.
+                await conn.execute(QUERIES.sqs_requeue_job, {"id": job_id})
+                log.info("job %s: back from the dead-letter queue as a new message", job_id)
+            elif row is not None and unfinished:
                 error = (
                     f"moved to the dead-letter queue after {row['receives']} receives "
                     "without completion"

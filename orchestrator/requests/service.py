@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from orchestrator.engine.jobs import (
     enqueue_job,
     notify_payload,
 )
+from orchestrator.engine.observer import NullObserver, RequestObserver, after_commit, team_of
 from orchestrator.engine.records import log_event
 from orchestrator.errors import (
     InvalidState,
@@ -29,8 +31,9 @@ from orchestrator.errors import (
 )
 from orchestrator.forms import apply_defaults, validate_request_fields
 from orchestrator.pagination import decode_cursor, encode_cursor
-from orchestrator.requests.states import ALLOWED_FROM, TERMINAL
-from orchestrator.store.database import Database
+from orchestrator.requests.escalations import escalation_view
+from orchestrator.requests.states import ALLOWED_FROM, TERMINAL, TICKET_FROM, refusal
+from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 from orchestrator.tracing import with_job_context
 
@@ -111,6 +114,7 @@ def request_view(
         view["error_context"] = row.get("error_context")
         view["abort_reason"] = row.get("abort_reason")
         view["escalation_ticket"] = row.get("escalation_ticket")
+        view["escalation"] = escalation_view(row)
     if actions is not None:
         view["actions"] = [action_view(a) for a in actions]
     return view
@@ -137,6 +141,8 @@ class RequestService:
     def __init__(self, db: Database, catalog: CatalogService) -> None:
         self.db = db
         self.catalog = catalog
+        # submitted / aborted / escalated, counted in this process once committed
+        self.observer: RequestObserver = NullObserver()
 
     async def validate(self, draft: RequestDraft) -> Validation:
         """Check a draft against the current catalog item without storing anything."""
@@ -187,89 +193,118 @@ class RequestService:
     ) -> dict[str, Any]:
         """Validate, then create the request, its actions, audit and first job in one transaction."""
         outcome = await self.validate(draft)
+        self.require_valid(draft, outcome)
+        async with self.submission(draft, principal, correlation_id) as conn:
+            return await self.create(conn, draft, outcome, principal, correlation_id)
+
+    @staticmethod
+    def require_valid(draft: RequestDraft, outcome: Validation) -> None:
+        """Raise the error a submission of ``draft`` gets for ``outcome``, unless it is valid."""
         if not outcome.valid or outcome.item is None or outcome.version_id is None:
             if outcome.item is None:
                 raise NotFound(outcome.errors[0]["message"], item_id=draft.catalog_item)
             if outcome.item.lifecycle.status == "retired":
                 raise ItemNotRequestable(outcome.errors[0]["message"])
             raise ValidationFailed("the request's fields are not valid", outcome.errors)
-        item = outcome.item
+
+    def submission(
+        self, draft: RequestDraft, principal: Principal, correlation_id: str
+    ) -> AbstractAsyncContextManager[Connection]:
+        """The transaction a submission runs in, audited as ``principal`` on the draft's face."""
+        return after_commit(  # the submission's metrics count once it has committed
+            self.db.transaction(
+                actor=principal.email,
+                correlation_id=correlation_id,
+                source=AUDIT_SOURCE.get(draft.source, draft.source),
+            )
+        )
+
+    async def create(
+        self,
+        conn: AsyncConnection[Any],
+        draft: RequestDraft,
+        outcome: Validation,
+        principal: Principal,
+        correlation_id: str,
+    ) -> dict[str, Any]:
+        """Insert the request, its actions, secrets, log and first job on ``conn`` (inside the
+        caller's ``submission`` transaction); ``outcome`` must have passed ``require_valid``."""
+        self.require_valid(draft, outcome)
+        item, version_id = outcome.item, outcome.version_id
+        assert item is not None
+        assert version_id is not None
         masked, secrets = mask_fields(item, outcome.fields)
-        async with self.db.transaction(
-            actor=principal.email,
-            correlation_id=correlation_id,
-            source=AUDIT_SOURCE.get(draft.source, draft.source),
-        ) as conn:
-            cur = await conn.execute(
-                QUERIES.insert_request,
+        cur = await conn.execute(
+            QUERIES.insert_request,
+            {
+                "catalog_item_id": item.id,
+                "catalog_version_id": version_id,
+                "catalog_item_version": item.metadata.version,
+                "fields": Jsonb(masked),
+                "title": draft.title,
+                "justification": draft.justification,
+                "requester_email": principal.email,
+                "requester_name": principal.name,
+                "requester_teams": list(principal.teams),
+                "source": draft.source,
+                "correlation_id": correlation_id,
+            },
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        request_id = row["id"]
+        actions = item.fulfillment.actions
+        plan: list[tuple[str, str, int]] = [
+            (a.id, a.type, a.retry.max_attempts) for a in actions
+        ] or [("manual", "manual", 1)]
+        # One round trip for the rest of the submission instead of one per statement.
+        async with conn.pipeline():
+            if secrets:
+                await conn.execute(
+                    QUERIES.insert_request_secrets,
+                    {"request_id": request_id, "fields": Jsonb(secrets)},
+                )
+            async with conn.cursor() as batch:
+                await batch.executemany(
+                    QUERIES.insert_request_action,
+                    [
+                        {
+                            "request_id": request_id,
+                            "position": position,
+                            "action_id": action_id,
+                            "action_type": action_type,
+                            "max_attempts": attempts,
+                        }
+                        for position, (action_id, action_type, attempts) in enumerate(plan)
+                    ],
+                )
+            await log_event(
+                conn,
+                request_id,
+                "submitted",
+                "request submitted",
+                correlation_id=correlation_id,
+                details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
+            )
+            await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
+                QUERIES.insert_job,
                 {
-                    "catalog_item_id": item.id,
-                    "catalog_version_id": outcome.version_id,
-                    "catalog_item_version": item.metadata.version,
-                    "fields": Jsonb(masked),
-                    "title": draft.title,
-                    "justification": draft.justification,
-                    "requester_email": principal.email,
-                    "requester_name": principal.name,
-                    "requester_teams": list(principal.teams),
-                    "source": draft.source,
-                    "correlation_id": correlation_id,
+                    "kind": RUN_ACTION,
+                    "payload": Jsonb(
+                        with_job_context(
+                            {"request_id": str(request_id)},
+                            correlation_id=correlation_id,
+                            user=principal.email,
+                        )
+                    ),
+                    "request_id": request_id,
+                    "delay_seconds": 0,
+                    "max_receives": 3,
+                    "dedupe_key": f"run:{request_id}",
                 },
             )
-            row = await cur.fetchone()
-            assert row is not None
-            request_id = row["id"]
-            actions = item.fulfillment.actions
-            plan: list[tuple[str, str, int]] = [
-                (a.id, a.type, a.retry.max_attempts) for a in actions
-            ] or [("manual", "manual", 1)]
-            # One round trip for the rest of the submission instead of one per statement.
-            async with conn.pipeline():
-                if secrets:
-                    await conn.execute(
-                        QUERIES.insert_request_secrets,
-                        {"request_id": request_id, "fields": Jsonb(secrets)},
-                    )
-                async with conn.cursor() as batch:
-                    await batch.executemany(
-                        QUERIES.insert_request_action,
-                        [
-                            {
-                                "request_id": request_id,
-                                "position": position,
-                                "action_id": action_id,
-                                "action_type": action_type,
-                                "max_attempts": attempts,
-                            }
-                            for position, (action_id, action_type, attempts) in enumerate(plan)
-                        ],
-                    )
-                await log_event(
-                    conn,
-                    request_id,
-                    "submitted",
-                    "request submitted",
-                    correlation_id=correlation_id,
-                    details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
-                )
-                await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
-                    QUERIES.insert_job,
-                    {
-                        "kind": RUN_ACTION,
-                        "payload": Jsonb(
-                            with_job_context(
-                                {"request_id": str(request_id)},
-                                correlation_id=correlation_id,
-                                user=principal.email,
-                            )
-                        ),
-                        "request_id": request_id,
-                        "delay_seconds": 0,
-                        "max_receives": 3,
-                        "dedupe_key": f"run:{request_id}",
-                    },
-                )
-                row = await self._move(conn, request_id, "queued", {"submitted"})
+            row = await self._move(conn, request_id, "queued", {"submitted"})
+        self.observer.request_status(item.id, "submitted", team_of(principal.teams))
         view = request_view(row)
         view["fields"] = masked
         view["warnings"] = outcome.warnings
@@ -397,6 +432,7 @@ class RequestService:
                     "id": request_id,
                     "reason": reason,
                     "from_statuses": sorted(ALLOWED_FROM["abort"]),
+                    "withdrawn_tickets": sorted(TICKET_FROM["withdrawn"]),
                 },
             )
             row = await cur.fetchone()
@@ -422,6 +458,7 @@ class RequestService:
                 f"aborted by {principal.email}: {reason}",
                 correlation_id=correlation_id,
             )
+        self._counted(row, "aborted")
         return request_view(dict(row))
 
     async def check_decision(self, request_id: uuid.UUID, decision: str) -> dict[str, Any]:
@@ -444,12 +481,9 @@ class RequestService:
 
     @staticmethod
     def _check(decision: str, row: dict[str, Any]) -> None:
-        if row["status"] not in ALLOWED_FROM[decision]:
-            allowed = ", ".join(sorted(ALLOWED_FROM[decision]))
-            raise InvalidState(
-                f"cannot {decision} a request that is '{row['status']}' (allowed from: {allowed})",
-                status=row["status"],
-            )
+        refused = refusal(decision, row)  # the state machine: orchestrator/requests/states.py
+        if refused is not None:
+            raise InvalidState(refused, status=row["status"])
 
     async def retry(
         self,
@@ -462,16 +496,22 @@ class RequestService:
         """Re-run a failed request's failed action and continue the chain: one transaction that
         checks the state under the request's row lock (two operators retrying at once produce
         one retry), resets the action (a new generation, so executors start a new run) and
-        enqueues its run. The request stays ``failed`` until the engine resolves the action."""
+        enqueues its run. The request stays ``failed`` until the engine resolves the action.
+
+        An escalated request whose ticket does not exist yet (pending, failed, not configured)
+        may be retried too: the operator resolved the cause, so the escalation is withdrawn
+        (the request is ``failed`` again, its ticket ``cancelled``) in the same transaction."""
         async with self._decision(principal, correlation_id, source) as conn:
-            current = await self._lock_for(conn, request_id, "retry")
+            locked = current = await self._lock_for(conn, request_id, "retry")
+            if current["status"] == "escalated":
+                current = await self._withdraw_escalation(conn, current, principal, correlation_id)
             cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
             retried = [r["action_id"] for r in await cur.fetchall()]
-            if not retried:
+            if not retried:  # raising rolls the withdrawal back too
                 raise InvalidState(
                     f"request {request_id} has no failed action to retry (a retry may already "
                     "be running)",
-                    status=current["status"],
+                    status=locked["status"],
                 )
             await self._enqueue(
                 conn,
@@ -499,22 +539,34 @@ class RequestService:
         *,
         source: str = "api",
     ) -> dict[str, Any]:
-        """Hand a failed request to people: ``escalated`` at once, and a job that opens the
-        manual-support ticket (with the preserved failure context) whose key the request keeps."""
+        """Hand a failed request to people: ``escalated`` at once (ticket ``pending``), and a
+        job that opens the manual-support ticket (with the preserved failure context) whose key
+        the request keeps; the job retries on its own (``orchestrator.engine.escalation``).
+        Escalating again is allowed once the ticket failed or was not configured."""
         async with self._decision(principal, correlation_id, source) as conn:
-            await self._lock_for(conn, request_id, "escalate")
+            current = await self._lock_for(conn, request_id, "escalate")
+            again = current["status"] == "escalated"
             cur = await conn.execute(
                 QUERIES.escalate_request,
-                {"id": request_id, "from_statuses": sorted(ALLOWED_FROM["escalate"])},
+                {
+                    "id": request_id,
+                    "from_statuses": sorted(ALLOWED_FROM["escalate"]),
+                    "from_tickets": sorted(TICKET_FROM["open"]),
+                },
             )
             row = await cur.fetchone()
-            assert row is not None
+            assert row is not None  # checked under the row lock just above
             await self._enqueue(
                 conn,
                 ESCALATE,
-                {"request_id": str(request_id), "reason": reason, "by": principal.email},
+                {
+                    "request_id": str(request_id),
+                    "reason": reason,
+                    "by": principal.email,
+                    "attempt": 1,
+                },
                 request_id,
-                dedupe_key=f"escalate:{request_id}",
+                dedupe_key=f"escalate:{request_id}:1",
             )
             await self._enqueue(
                 conn, NOTIFY, notify_payload(request_id, "escalated", "escalated"), request_id
@@ -523,11 +575,45 @@ class RequestService:
                 conn,
                 request_id,
                 "escalated",
-                f"escalated by {principal.email}: {reason}",
+                f"escalated {'again ' if again else ''}by {principal.email}: {reason}",
                 correlation_id=correlation_id,
-                details={"reason": reason, "by": principal.email},
+                details={"reason": reason, "by": principal.email, "again": again},
             )
+        if not again:
+            self._counted(row, "escalated")
         return request_view(dict(row))
+
+    @staticmethod
+    async def _withdraw_escalation(
+        conn: AsyncConnection[Any],
+        current: dict[str, Any],
+        principal: Principal,
+        correlation_id: str,
+    ) -> dict[str, Any]:
+        """An escalated request without a ticket back to ``failed`` (the caller holds its row
+        lock and checked the decision); a ticket job still scheduled then finds nothing to do."""
+        cur = await conn.execute(
+            QUERIES.withdraw_escalation,
+            {"id": current["id"], "from_tickets": sorted(TICKET_FROM["withdrawn"])},
+        )
+        row = await cur.fetchone()
+        assert row is not None  # checked under the row lock by the caller
+        await log_event(
+            conn,
+            current["id"],
+            "escalation_withdrawn",
+            f"escalation withdrawn by {principal.email} (ticket "
+            f"{current.get('escalation_state') or 'not opened'}): the request is retried",
+            correlation_id=correlation_id,
+            details={"by": principal.email, "ticket_state": current.get("escalation_state")},
+        )
+        return dict(row)
+
+    def _counted(self, row: Any, status: str) -> None:
+        """Report a committed decision's status, labelled with the request's own team."""
+        self.observer.request_status(
+            str(row["catalog_item_id"]), status, team_of(row.get("requester_teams"))
+        )
 
     def _decision(self, principal: Principal, correlation_id: str, source: str) -> Any:
         """The decision's transaction, audited as ``principal`` on the face (``source``) used."""
@@ -547,12 +633,12 @@ class RequestService:
         await enqueue_job(conn, kind, payload, request_id=request_id, dedupe_key=dedupe_key)
 
     async def escalation(self, request_id: uuid.UUID) -> dict[str, Any]:
+        """The request's escalation: its ticket once it exists, else why not yet (state
+        pending, failed, not_configured or cancelled, with the attempts and the last error)."""
         row = await self.get_row(request_id)
-        if not row.get("escalation_ticket"):
-            raise NotFound(f"request {request_id} has not been escalated")
-        return {
-            "request_id": str(request_id),
-            "ticket": row["escalation_ticket"],
-            "url": row.get("escalation_url"),
-            "escalated_at": row["escalated_at"].isoformat(),
-        }
+        view = escalation_view(row)
+        if view is None:
+            raise NotFound(
+                f"request {request_id} has not been escalated", request_id=str(request_id)
+            )
+        return view

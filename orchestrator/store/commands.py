@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
+
+from orchestrator.redaction import redact_url as redact
 
 if TYPE_CHECKING:
     from orchestrator.store.migrator import MigrationStatus
@@ -50,18 +51,6 @@ def add_db_parser(commands: Any) -> argparse.ArgumentParser:
             help="PostgreSQL URL (default: DATABASE_URL; unset: the embedded PostgreSQL)",
         )
     return db  # type: ignore[no-any-return]
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "://" not in url:
-        return "(connection string)"
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from importlib.resources.abc import Traversable
 import psycopg
 from psycopg.rows import DictRow, dict_row
 
+from orchestrator.editor_lines import position as text_position
 from orchestrator.store.errors import StoreError, translate
 from orchestrator.store.queries import QUERIES, as_literal
 
@@ -47,7 +48,7 @@ class MigrationFailed(MigrationError):
         where = ""
         position = exc.diag.statement_position
         if position and position.isdigit():
-            line = migration.sql[: int(position) - 1].count("\n") + 1
+            line = text_position(migration.sql, int(position) - 1)[0]
             where = f" at line {line}"
         translated = translate(exc)
         super().__init__(

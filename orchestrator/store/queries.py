@@ -18,6 +18,8 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, LiteralString, cast
 
+from orchestrator.editor_lines import split_lines
+
 _NAME_LINE = re.compile(r"^--\s*name:\s*(?P<name>\S+)\s*$")
 _VALID_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -58,7 +60,7 @@ def parse_queries(text: str, *, source: str) -> list[Query]:
             raise QueryFileError(f"{source}:{start}: query {name!r} has no SQL")
         queries.append(Query(name, as_literal(sql), "\n".join(doc), f"{source}:{start}"))
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         match = _NAME_LINE.match(line.strip())
         if match:
             finish()

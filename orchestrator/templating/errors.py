@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-MASK = "****"
+from orchestrator.redaction import MASK, scrub
 
-
-def scrub(text: str, secrets: Collection[str]) -> str:
-    """``text`` with every secret value replaced by ``****`` (longest first, so no part leaks)."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+__all__ = ["MASK", "TemplateRenderError", "scrub"]
 
 
 class TemplateRenderError(Exception):

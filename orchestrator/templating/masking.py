@@ -10,27 +10,18 @@ replaced in the output, and error messages are scrubbed the same way. Terraform
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.catalog.models import Action
+from orchestrator.redaction import MASK
+from orchestrator.redaction import scrub_value as mask  # the one scrubber, for structures
 from orchestrator.templating.context import TemplateContext
 from orchestrator.templating.engine import TemplateEngine, default_engine
-from orchestrator.templating.errors import MASK, TemplateRenderError, scrub
+from orchestrator.templating.errors import TemplateRenderError
 
-
-def mask(value: Any, secrets: Collection[str]) -> Any:
-    """A copy of ``value`` where every secret inside any string is replaced by ``****``."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, Mapping):
-        return {k: mask(v, secrets) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [mask(v, secrets) for v in value]
-    return value
+__all__ = ["RenderedAction", "mask", "mask_declared_secrets", "masked_context", "render_preview"]
 
 
 def masked_context(context: TemplateContext) -> TemplateContext:

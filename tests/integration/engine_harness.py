@@ -18,7 +18,9 @@ from orchestrator.engine.executor import (
     Registry,
     target_of,
 )
+from orchestrator.engine.observer import EngineObserver
 from orchestrator.engine.pg_queue import PgQueue
+from orchestrator.engine.policy import RetryPolicy
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
@@ -28,6 +30,9 @@ from orchestrator.store.database import Database
 
 REQUESTER = Principal(email="dev@example.com", teams=("payments",))
 INSTANT = Backoff(base_seconds=0.0, cap_seconds=0.0)  # retries due at once
+# Retries due at once even where an action declares retry.initialDelay (time is not simulated
+# here; tests of the declared delays pass their own policy).
+INSTANT_RETRIES = RetryPolicy(INSTANT, declared=False)
 
 
 def item_document(
@@ -88,6 +93,8 @@ def make_worker(
     breaker: CircuitBreaker | None = None,
     template_environment: Mapping[str, str] | None = None,
     queue: Queue | None = None,
+    observer: EngineObserver | None = None,
+    retry_policy: RetryPolicy = INSTANT_RETRIES,
 ) -> Worker:
     """A worker on ``queue``; by default the backend of ``services``' settings (PgQueue, or an
     SqsQueue pumping its outbox before each receive: ``tests/integration/sqs_harness.py``)."""
@@ -105,6 +112,8 @@ def make_worker(
         breaker=breaker,
         backoff=INSTANT,
         template_environment=template_environment,
+        observer=observer,
+        retry_policy=retry_policy,
     )
     return Worker(
         queue,

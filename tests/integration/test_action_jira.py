@@ -121,11 +121,12 @@ def make_worker(
     lease_seconds: float = 300.0,
     auth: dict[str, Any] | None = None,
     secrets: SecretSettings | None = None,
+    **spec: Any,
 ) -> Worker:
     deps = ActionDeps(
         secret_environment=SECRET_ENV,
         secrets=secrets or SecretSettings(),
-        jira=jira_settings(jira, auth),
+        jira=jira_settings(jira, auth, **spec),
     )
     return harness.make_worker(
         services, registry or default_registry(deps), lease_seconds=lease_seconds
@@ -205,16 +206,17 @@ async def test_wont_do_fails_the_request_without_retry(services: Services, jira:
     request_id = await submit(services)
     worker = make_worker(services, jira)
     await drain(worker)
-    jira.move("DBA-1", "Won't Do")
+    jira.move("DBA-1", "Done", resolution="Won't Do")  # stock JIRA: a resolution on Done
     await settle(services, worker, request_id)
 
     request = await request_row(services, request_id)
     assert request["status"] == "failed"
     error = request["error_context"]["error"]
     assert error["retryable"] is False
-    assert "DBA-1" in error["message"]
-    assert "Won't Do" in error["message"]
-    assert len(jira.seen("/rest/api/2/issue/DBA-1", "GET")) == 1  # not polled again
+    assert "DBA-1 was resolved as 'Won't Do' (status Done)" in error["message"]
+    assert f"{jira.base_url}/browse/DBA-1" in error["message"]
+    polls = [r for r in jira.seen("/rest/api/2/issue/DBA-1", "GET") if "status" in str(r.query)]
+    assert len(polls) == 1  # not polled again
     assert any("is now failed" in body for body in jira.comment_bodies("DBA-1"))
 
 
@@ -250,7 +252,9 @@ async def test_without_waiting_completes_at_once(services: Services, jira: FakeJ
         "id": jira.issues["DBA-1"].id,
         "url": f"{jira.base_url}/browse/DBA-1",
     }
-    assert not jira.seen("/rest/api/2/issue/DBA-1", "GET")  # never polled
+    assert not [
+        r for r in jira.seen("/rest/api/2/issue/DBA-1", "GET") if "status" in str(r.query)
+    ]  # never polled
 
 
 # -- idempotency and failures ------------------------------------------------------------------------
@@ -274,7 +278,8 @@ async def test_redelivery_after_a_crash_finds_the_issue(services: Services, jira
     assert row["external_ref"] == "DBA-1"
     assert jira.created == 1  # one issue despite two deliveries
     assert len(jira.seen("/rest/api/2/issue", "POST")) == 1
-    assert len(jira.seen("/rest/api/2/search", "GET")) == 2
+    # first delivery: label search, newest-issue search (then reads by key); second: label search
+    assert len(jira.seen("/rest/api/2/search", "GET")) == 3
 
 
 async def test_429_with_retry_after_then_success(services: Services, jira: FakeJira) -> None:
@@ -316,7 +321,7 @@ async def test_server_errors_are_retried(services: Services, jira: FakeJira) -> 
     await settle(services, make_worker(services, jira), request_id)
 
     assert (await request_row(services, request_id))["status"] == "completed"
-    assert len(jira.seen("/rest/api/2/search", "GET")) == 3
+    assert len(jira.seen("/rest/api/2/search", "GET")) == 4  # 2 failed, then label + newest
     assert jira.created == 1
 
 
@@ -396,7 +401,11 @@ async def test_auth_variants(services: Services, jira: FakeJira, variant: str) -
     }
     await store(services, [ticket()])
     request_id = await submit(services)
-    worker = make_worker(services, jira, auth=auth)
+    spec: dict[str, Any] = {}
+    if auth["type"] == "oauth2":  # OAuth 2.0 is Cloud, through the gateway
+        jira.deployment = "Cloud"
+        spec["url"] = jira.gateway_url
+    worker = make_worker(services, jira, auth=auth, **spec)
     await drain(worker)
     jira.move("DBA-1", "Done")
     await settle(services, worker, request_id)
@@ -426,7 +435,10 @@ async def test_auth_variants(services: Services, jira: FakeJira, variant: str) -
 
 async def test_revoked_oauth_token_is_replaced_once(jira: FakeJira) -> None:
     auth = {**AUTH_VARIANTS["oauth2"], "tokenUrl": f"{jira.base_url}/oauth/token"}
-    executor = JiraTicketExecutor(jira_settings(jira, auth), SecretResolver(SECRET_ENV))
+    jira.deployment = "Cloud"
+    executor = JiraTicketExecutor(
+        jira_settings(jira, auth, url=jira.gateway_url), SecretResolver(SECRET_ENV)
+    )
     first = await executor.execute(run_of(ticket(waitForCompletion=False)["config"], "a"))
     assert isinstance(first, Completed)
     jira.tokens = {PAT}  # JIRA forgot every OAuth token
@@ -519,7 +531,9 @@ async def test_escalation_opens_a_ticket_that_completes_at_once(
     assert issue.fields["summary"].startswith("[PAO escalation]")
     assert "Won't Do" in issue.fields["description"]
     assert issue.status == "To Do"
-    assert not jira.seen("/rest/api/2/issue/OPS-1", "GET")  # not waited on
+    assert not [
+        r for r in jira.seen("/rest/api/2/issue/OPS-1", "GET") if "status" in str(r.query)
+    ]  # not waited on
 
 
 # -- describe, target, cloud, settings ---------------------------------------------------------
@@ -576,9 +590,10 @@ async def test_cloud_instance_uses_enhanced_search(jira: FakeJira) -> None:
     assert isinstance(again, Pending)
     assert first.external_ref == again.external_ref == "DBA-1"
     assert first.poll_after_seconds == 30.0
-    assert len(jira.seen("/rest/api/2/search/jql", "GET")) == 2
+    assert len(jira.seen("/rest/api/2/search/jql", "GET")) == 3  # label, newest; label
     assert not jira.seen("/rest/api/2/search", "GET")
-    assert len(jira.seen("/rest/api/2/serverInfo", "GET")) == 1  # once per client
+    # the jira client reads it to choose its search API; PAO once, to confirm and for baseUrl
+    assert len(jira.seen("/rest/api/2/serverInfo", "GET")) == 2
 
 
 async def test_timeout_is_retryable(jira: FakeJira) -> None:

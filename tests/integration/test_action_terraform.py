@@ -345,9 +345,10 @@ async def test_policy_soft_failure_fails_request(
     assert request["status"] == "failed"
     error = request["error_context"]["error"]
     assert error["retryable"] is False
-    assert "policy checks (policy_override)" in error["message"]
+    assert "needs a person's decision (policy_override)" in error["message"]
+    assert "/runs/run-" in error["message"]  # the run's link
     (run,) = tfc.runs.values()
-    assert run.actions == ["apply"]  # the plan was confirmed; the policy stopped the apply
+    assert run.actions == []  # policies run before confirmation: nothing was applied
 
 
 async def test_plan_without_changes_completes(services: Services, tfc: FakeTerraformCloud) -> None:

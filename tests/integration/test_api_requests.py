@@ -230,11 +230,14 @@ async def test_retry_without_a_failed_action_is_409_and_escalate_moves_to_escala
     )
     assert response.status_code in (200, 202)
     assert response.json()["status"] == "escalated"
-    # The ticket is opened by the worker; until then the escalation has no key yet.
+    # The ticket is opened by the worker; until then the escalation says it is pending.
     response = await client.get(f"/api/v1/requests/{created['id']}/escalation")
-    assert response.status_code == 404
+    assert response.status_code == 200
+    assert response.json()["state"] == "pending"
+    assert response.json()["ticket"] is None
     again = await client.post(f"/api/v1/requests/{created['id']}/escalate", json={"reason": "x"})
     assert again.status_code == 409
+    assert "ticket is pending" in again.json()["detail"]
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:

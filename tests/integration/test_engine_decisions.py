@@ -173,16 +173,15 @@ async def test_escalation_without_manual_support_is_logged(services: Services) -
     await services.requests.escalate(uuid.UUID(request_id), OPERATOR, "help", "corr")
     await drain(worker)
     assert (None, "escalation_ticket_failed") in await events(services, request_id)
-    assert (await request_row(services, request_id))["escalation_ticket"] is None
+    request = await request_row(services, request_id)
+    assert request["escalation_ticket"] is None
+    assert request["escalation_state"] == "not_configured"
+    assert "PAO_MANUAL_JIRA_PROJECT" in request["escalation_error"]
 
-    # With a configured default project the same escalation opens a ticket there.
+    # With a configured default project, escalating again opens a ticket there.
     defaults = ManualDefaults(jira_instance="platform", jira_project="HELP")
     worker = worker_for(services, target, defaults)
-    await services.db.execute(
-        None,
-        "INSERT INTO jobs (kind, payload, request_id) VALUES ('escalate', %(p)s, %(id)s)",
-        {"p": f'{{"request_id": "{request_id}", "reason": "help"}}', "id": request_id},
-    )
+    await services.requests.escalate(uuid.UUID(request_id), OPERATOR, "help", "corr-again")
     await drain(worker)
     ticket = [r for r in target.runs if r.action_id == "escalation"]
     assert ticket[-1].config["project"] == "HELP"
@@ -276,12 +275,18 @@ async def test_pending_action_past_its_timeout_fails_and_is_cancelled(services: 
 async def test_call_running_past_the_timeout_fails_the_action(services: Services) -> None:
     target = Target()
     target.delay = 5.0
-    request_id = await setup(services, [action("provision", timeout="1s")])
+    request_id = await setup(
+        services, [action("provision", timeout="1s", retry={"maxAttempts": 2})]
+    )
     await drain(worker_for(services, target))
     request = await request_row(services, request_id)
     assert request["status"] == "failed"
     assert "exceeded its timeout of 1s" in request["error_context"]["error"]["message"]
-    assert len(target.runs) == 1  # a timeout is not retried
+    # Each attempt has its own deadline; a timed-out call may have done its work, so the
+    # retry keeps the correlation key (the outcome is unknown).
+    assert [r.attempt for r in target.runs] == [1, 2]
+    assert len({r.correlation_key for r in target.runs}) == 1
+    assert (await action_rows(services, request_id))["provision"]["outcome_unknown"] is True
 
 
 async def test_operator_retry_uses_a_new_correlation_key(services: Services) -> None:

@@ -108,8 +108,11 @@ async def test_pool_runs_chains_to_completion_and_reports_metrics(services: Serv
     await metrics.refresh_queue(pool.queue)
     text = generate_latest(metrics.registry).decode()
     assert 'pao_action_attempts_total{action_type="rest-api",outcome="completed"} 24.0' in text
-    assert 'pao_action_failure_rate{action_type="rest-api"} 0.0' in text
-    assert 'pao_requests_finished_total{catalog_item="pool-item",status="completed"} 6.0' in text
+    assert 'pao_action_failures_total{action_type="rest-api"' not in text  # none failed
+    assert (
+        'pao_requests_total{catalog_item="pool-item",status="completed",user_team="payments"} 6.0'
+        in text
+    )
     assert 'pao_queue_depth{state="ready"} 0.0' in text
     assert "pao_request_duration_seconds_bucket" in text
 
@@ -121,4 +124,5 @@ async def test_api_metrics_include_the_queue(services: Services) -> None:
         text = (await client.get("/metrics")).text
     assert "pao_queue_depth" in text
     assert "pao_queue_oldest_job_age_seconds" in text
-    assert "pao_action_failure_rate" in text
+    assert "pao_action_failures_total" in text
+    assert "pao_catalog_cache_hit_ratio" in text

@@ -259,26 +259,24 @@ async def test_pending_action_is_polled_to_completion(services: Services) -> Non
     assert kinds.count("poll-action") == 2
 
 
-async def test_open_circuit_fails_fast_then_half_open_probe_succeeds(
-    services: Services,
-) -> None:
+async def test_open_circuit_delays_then_half_open_probe_succeeds(services: Services) -> None:
     now = [1000.0]
     breaker = CircuitBreaker(failure_threshold=1, reset_seconds=30.0, clock=lambda: now[0])
     executor = ScriptedExecutor()
     executor.targets = {"rest-api": "inventory"}
-    executor.on("register", Failed("HTTP 502", retryable=True))
+    executor.on("register", Failed("HTTP 502", retryable=True, details={"status_code": 502}))
     request_id = await submit(services)
     worker = make_worker(services, executor, breaker=breaker)
     await drain(worker)
 
-    # One real call failed and opened the circuit; the retry failed fast without a call and
-    # waits for the cool-down (the breaker's retry-in wins over the zero backoff).
+    # One real call failed and opened the circuit; the retry was delayed to the probe time
+    # without a call and without spending an attempt.
     assert executor.executed() == ["provision", "register"]
     assert breaker.state("inventory") is BreakerState.OPEN
     actions = await action_rows(services, request_id)
     assert actions["register"]["status"] == "retrying"
-    assert actions["register"]["attempts"] == 2
-    assert actions["register"]["error"]["details"] == {"circuit_open": "inventory"}
+    assert actions["register"]["attempts"] == 1
+    assert ("register", "action_delayed") in await events(services, request_id)
     waiting = [j for j in await jobs_of(services, request_id) if j["status"] == "ready"]
     assert len(waiting) == 1
 
@@ -289,6 +287,7 @@ async def test_open_circuit_fails_fast_then_half_open_probe_succeeds(
     await drain(worker)
     assert executor.executed() == ["provision", "register", "register"]
     assert breaker.state("inventory") is BreakerState.CLOSED
+    assert (await action_rows(services, request_id))["register"]["attempts"] == 2
     assert (await request_row(services, request_id))["status"] == "completed"
 
 

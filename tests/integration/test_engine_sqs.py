@@ -63,8 +63,8 @@ test_permanent_failure_fails_request_with_error_context = (
 )
 test_retries_stop_at_max_attempts = runner.test_retries_stop_at_max_attempts
 test_pending_action_is_polled_to_completion = runner.test_pending_action_is_polled_to_completion
-test_open_circuit_fails_fast_then_half_open_probe_succeeds = (
-    runner.test_open_circuit_fails_fast_then_half_open_probe_succeeds
+test_open_circuit_delays_then_half_open_probe_succeeds = (
+    runner.test_open_circuit_delays_then_half_open_probe_succeeds
 )
 test_operator_retry_reruns_failed_action_and_continues = (
     runner.test_operator_retry_reruns_failed_action_and_continues

@@ -271,4 +271,4 @@ async def test_unreachable_server_is_store_unavailable(
     err = capsys.readouterr().err
     assert err.startswith("pao db migrate: ")
     assert "secret" not in err
-    assert "pao:***@127.0.0.1:1/nowhere" in err
+    assert "pao:****@127.0.0.1:1/nowhere" in err

@@ -7,7 +7,7 @@ import re
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from api.metrics import Metrics
+from api.metrics import HTTP_BUCKETS, Metrics
 
 CALLS = [
     ("GET", "/api/v1/catalog/items/{item_id:str}", 200, 0.0004),
@@ -31,6 +31,7 @@ def _reference() -> str:
         "HTTP request latency, by method and route",
         ["method", "route"],
         registry=registry,
+        buckets=HTTP_BUCKETS,
     )
     for method, route, status, seconds in CALLS:
         latency.labels(method, route).observe(seconds)

@@ -95,8 +95,11 @@ SELECT set_config('pao.correlation_id', correlation_id, true) AS correlation_id
 FROM requests WHERE id = %(id)s;
 
 -- name: engine_fail_open_actions
+-- An action failed while in progress (e.g. its worker kept crashing) has an unknown outcome:
+-- an operator's retry keeps its correlation key (engine_retry_failed_action).
 UPDATE request_actions
-SET status = 'failed', error = %(error)s, next_poll_at = NULL
+SET status = 'failed', error = %(error)s, next_poll_at = NULL,
+    outcome_unknown = outcome_unknown OR status = 'in_progress'
 WHERE request_id = %(request_id)s AND status IN ('in_progress', 'retrying')
 RETURNING action_id;
 
@@ -114,10 +117,12 @@ SELECT fields FROM request_secrets WHERE request_id = %(request_id)s;
 
 -- name: engine_advance
 -- A chain's step in one statement: the action starts an attempt (or resumes one after a
--- redelivery: attempts unchanged; a deadline set on its first start is kept) and its log rows
+-- redelivery: attempts unchanged) with the attempt's own deadline (a resumed attempt gets a new
+-- one: the deadline belongs to the attempt, not to the action's first start) and its log rows
 -- are written in order. Going on inside a job, the same statement records the action just
--- completed (done_id, outputs) and points the job at the new action (job_id); both NULL
--- otherwise.
+-- completed (done_id, outputs) and points the job at the new action (job_id), giving it a
+-- fresh receive budget for that action (crash_limit receives, the one in hand the first:
+-- action_receives_from is the receive before it); both NULL otherwise.
 WITH done AS (
     UPDATE request_actions
     SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
@@ -125,7 +130,9 @@ WITH done AS (
     WHERE id = %(done_id)s
 ), job AS (
     UPDATE jobs
-    SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+    SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
+                            '{action_receives_from}', to_jsonb(receives - 1)),
+        max_receives = receives - 1 + %(crash_limit)s
     WHERE id = %(job_id)s
 ), logged AS (
     INSERT INTO request_logs (request_id, action_id, level, event, message, details,
@@ -138,7 +145,7 @@ WITH done AS (
 UPDATE request_actions
 SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
     started_at = COALESCE(started_at, now()), error = NULL,
-    deadline_at = COALESCE(deadline_at, %(deadline_at)s)
+    deadline_at = %(deadline_at)s
 WHERE id = %(id)s;
 
 -- name: engine_advance_guarded
@@ -176,7 +183,9 @@ WITH req AS (
     WHERE id = %(done_id)s AND EXISTS (SELECT 1 FROM ok)
 ), job AS (
     UPDATE jobs
-    SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+    SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
+                            '{action_receives_from}', to_jsonb(receives - 1)),
+        max_receives = receives - 1 + %(crash_limit)s
     WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM ok)
 ), logged AS (
     INSERT INTO request_logs (request_id, action_id, level, event, message, details,
@@ -190,7 +199,7 @@ WITH req AS (
     UPDATE request_actions
     SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
         started_at = COALESCE(started_at, now()), error = NULL,
-        deadline_at = COALESCE(deadline_at, %(deadline_at)s)
+        deadline_at = %(deadline_at)s
     WHERE id = %(id)s AND EXISTS (SELECT 1 FROM ok)
     RETURNING id
 )
@@ -274,15 +283,31 @@ WHERE id = %(id)s
 RETURNING *;
 
 -- name: engine_action_retrying
+-- A failed attempt is tried again later. After a known failure the retry gets a new
+-- correlation key (new_key: generation + 1); after an unknown outcome (or a rate limit, which
+-- the target did not act on) it keeps the one the target saw.
 UPDATE request_actions
-SET status = 'retrying', error = %(error)s, next_poll_at = NULL
+SET status = 'retrying', error = %(error)s, next_poll_at = NULL,
+    outcome_unknown = %(outcome_unknown)s,
+    generation = generation + CASE WHEN %(new_key)s THEN 1 ELSE 0 END
 WHERE id = %(id)s
 RETURNING *;
 
 -- name: engine_action_failed
+-- The action failed for good (an operator may retry it: engine_retry_failed_action).
 UPDATE request_actions
-SET status = 'failed', error = %(error)s, next_poll_at = NULL
+SET status = 'failed', error = %(error)s, next_poll_at = NULL,
+    outcome_unknown = %(outcome_unknown)s
 WHERE id = %(id)s
+RETURNING *;
+
+-- name: engine_action_delayed
+-- The target's circuit is open: the attempt just started (or resumed) is given back unspent
+-- and the action waits for the probe time (its job is rescheduled in the same transaction).
+UPDATE request_actions
+SET status = 'retrying', attempts = GREATEST(0, attempts - 1), deadline_at = NULL,
+    next_poll_at = NULL
+WHERE id = %(id)s AND status = 'in_progress' AND external_ref IS NULL
 RETURNING *;
 
 -- name: engine_actions
@@ -290,9 +315,12 @@ SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY positio
 
 -- name: engine_retry_failed_action
 -- An operator's retry: the failed action gets a fresh attempt budget (request stays failed).
+-- A new correlation key (generation + 1) only after a known failure: after an unknown outcome
+-- (timeout, lost connection) the retry must find what the target may already have done.
 UPDATE request_actions
 SET status = 'retrying', attempts = 0, error = NULL, next_poll_at = NULL, deadline_at = NULL,
-    external_ref = NULL, external_url = NULL, generation = generation + 1
+    external_ref = NULL, external_url = NULL,
+    generation = generation + CASE WHEN outcome_unknown THEN 0 ELSE 1 END
 WHERE request_id = %(request_id)s AND status = 'failed'
 RETURNING action_id;
 
@@ -302,23 +330,14 @@ SELECT * FROM request_actions
 WHERE request_id = %(request_id)s AND status = 'in_progress' AND external_ref IS NOT NULL
 ORDER BY position;
 
--- name: escalate_request
-UPDATE requests
-SET status = 'escalated', escalated_at = now()
-WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
-RETURNING *;
-
--- name: engine_set_escalation_ticket
-UPDATE requests
-SET escalation_ticket = %(ticket)s, escalation_url = %(url)s
-WHERE id = %(id)s
-RETURNING *;
-
 -- name: engine_get_action
 SELECT * FROM request_actions WHERE request_id = %(request_id)s AND action_id = %(action_id)s;
 
 -- name: queue_continue_job
--- The run-action job in hand goes on with the request's next action (recorded with the result).
+-- The run-action job in hand goes on with the request's next action (recorded with the result),
+-- with a fresh receive budget for it (as engine_advance).
 UPDATE jobs
-SET payload = jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text))
+SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
+                        '{action_receives_from}', to_jsonb(receives - 1)),
+    max_receives = receives - 1 + %(crash_limit)s
 WHERE id = %(id)s;

@@ -18,8 +18,12 @@ WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
 RETURNING *;
 
 -- name: abort_request
+-- A ticket still being opened for an escalation is withdrawn with it.
 UPDATE requests
-SET status = 'aborted', abort_reason = %(reason)s, aborted_at = now()
+SET status = 'aborted', abort_reason = %(reason)s, aborted_at = now(),
+    escalation_state = CASE WHEN escalation_state = ANY(%(withdrawn_tickets)s) THEN 'cancelled'
+                            ELSE escalation_state END,
+    escalation_next_attempt_at = NULL
 WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
 RETURNING *;
 
@@ -95,29 +99,6 @@ VALUES (%(kind)s, %(payload)s, %(request_id)s, now() + make_interval(secs => %(d
 ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('ready', 'running')
 DO NOTHING
 RETURNING id;
-
--- name: get_idempotency_key
-SELECT scope, key, request_hash, response_status, response_body, response_headers
-FROM idempotency_keys
-WHERE scope = %(scope)s AND key = %(key)s AND expires_at > now();
-
--- name: claim_idempotency_key
--- First writer wins; a concurrent duplicate sees no row returned.
-INSERT INTO idempotency_keys (scope, key, request_hash)
-VALUES (%(scope)s, %(key)s, %(request_hash)s)
-ON CONFLICT (scope, key) DO UPDATE SET
-    request_hash = EXCLUDED.request_hash, response_status = NULL, response_body = NULL,
-    created_at = now(), expires_at = now() + interval '24 hours'
-WHERE idempotency_keys.expires_at <= now()
-RETURNING key;
-
--- name: store_idempotent_response
-UPDATE idempotency_keys
-SET response_status = %(status)s, response_body = %(body)s, response_headers = %(headers)s
-WHERE scope = %(scope)s AND key = %(key)s;
-
--- name: release_idempotency_key
-DELETE FROM idempotency_keys WHERE scope = %(scope)s AND key = %(key)s AND response_status IS NULL;
 
 -- name: insert_request_secrets
 INSERT INTO request_secrets (request_id, fields) VALUES (%(request_id)s, %(fields)s);

@@ -72,3 +72,10 @@ SELECT count(*) AS n FROM gone;
 -- How many sent outbox rows are past retention (what a prune would delete).
 SELECT count(*) AS n FROM outbox
 WHERE sent_at < now() - make_interval(secs => %(retention_seconds)s);
+
+-- name: sqs_requeue_job
+-- A job SQS dead-lettered while it still has receives left in the table (its budget counts
+-- per action, SQS's per message) gets a new message through the outbox.
+INSERT INTO outbox (job_id, body)
+SELECT id, jsonb_build_object('job_id', id, 'kind', kind, 'delay', 0)
+FROM jobs WHERE id = %(id)s;
