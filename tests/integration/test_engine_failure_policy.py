@@ -598,13 +598,16 @@ async def test_known_failure_then_operator_retry_sends_a_new_idempotency_key(
     assert keys[0] != keys[1]
 
 
-async def test_automatic_retries_keep_the_key_after_a_timeout_and_renew_it_after_a_5xx(
+async def test_automatic_retries_keep_the_key_once_an_outcome_was_unknown(
     services: Services, rest_target: RestTarget
 ) -> None:
+    """A timeout may have done the work under its key; a 502 to the next attempt does not
+    undo it, so every later attempt keeps that key (the fault run's duplicates: a new key
+    after the 502 made the target create the resource a second time)."""
     rest_target.script(
         "/api/resources",
         Scripted(201, {"id": "late"}, delay=1.0),  # times out: outcome unknown
-        Scripted(502, {"error": "bad gateway"}),  # a known failure
+        Scripted(502, {"error": "bad gateway"}),  # a known failure, after an unknown one
     )
     request_id = await start(services, post("create", "/api/resources", retry={"maxAttempts": 3}))
     fast = RestApiSettings(allowed_hosts=frozenset({"127.0.0.1"}), default_timeout_seconds=0.3)
@@ -613,6 +616,27 @@ async def test_automatic_retries_keep_the_key_after_a_timeout_and_renew_it_after
     assert (await request_row(services, request_id))["status"] == "completed"
     keys = [p.headers["idempotency-key"] for p in rest_target.seen("/api/resources", "POST")]
     assert len(keys) == 3
-    assert keys[0] == keys[1]  # after the timeout
-    assert keys[2] != keys[1]  # after the 502
+    assert keys[0] == keys[1] == keys[2]
     assert len(await jobs_of(services, request_id)) >= 1
+
+
+async def test_known_failures_renew_the_key_until_an_outcome_is_unknown(
+    services: Services, rest_target: RestTarget
+) -> None:
+    rest_target.script(
+        "/api/resources",
+        Scripted(502, {"error": "bad gateway"}),  # known: the next attempt gets a new key
+        Scripted(201, {"id": "late"}, delay=1.0),  # times out under the second key
+        Scripted(500, {"error": "oops"}),  # known, but the second key may have done the work
+    )
+    request_id = await start(services, post("create", "/api/resources", retry={"maxAttempts": 4}))
+    fast = RestApiSettings(allowed_hosts=frozenset({"127.0.0.1"}), default_timeout_seconds=0.3)
+    await drain(rest_worker(services, rest_target, settings=fast))
+
+    assert (await request_row(services, request_id))["status"] == "completed"
+    keys = [p.headers["idempotency-key"] for p in rest_target.seen("/api/resources", "POST")]
+    assert len(keys) == 4
+    assert keys[0] != keys[1]
+    assert keys[1] == keys[2] == keys[3]
+    row = (await action_rows(services, request_id))["create"]
+    assert row["outcome_unknown"] is True  # sticky for the key

@@ -145,7 +145,9 @@ WITH done AS (
 UPDATE request_actions
 SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
     started_at = COALESCE(started_at, now()), error = NULL,
-    deadline_at = %(deadline_at)s
+    deadline_at = %(deadline_at)s,
+    -- resuming an attempt whose worker died: its call may have reached the target
+    outcome_unknown = outcome_unknown OR status = 'in_progress'
 WHERE id = %(id)s;
 
 -- name: engine_advance_guarded
@@ -285,19 +287,24 @@ RETURNING *;
 -- name: engine_action_retrying
 -- A failed attempt is tried again later. After a known failure the retry gets a new
 -- correlation key (new_key: generation + 1); after an unknown outcome (or a rate limit, which
--- the target did not act on) it keeps the one the target saw.
+-- the target did not act on) it keeps the one the target saw. Unknown is sticky for the key:
+-- once any attempt under it may have done the work, a later known failure (e.g. a 500 to the
+-- retry) does not prove that earlier work undone, so the key is kept until the action ends.
+-- (SET expressions read the row as it was before this statement.)
 UPDATE request_actions
 SET status = 'retrying', error = %(error)s, next_poll_at = NULL,
-    outcome_unknown = %(outcome_unknown)s,
-    generation = generation + CASE WHEN %(new_key)s THEN 1 ELSE 0 END
+    outcome_unknown = CASE WHEN %(new_key)s AND NOT outcome_unknown THEN false
+                           ELSE outcome_unknown OR %(outcome_unknown)s END,
+    generation = generation + CASE WHEN %(new_key)s AND NOT outcome_unknown THEN 1 ELSE 0 END
 WHERE id = %(id)s
 RETURNING *;
 
 -- name: engine_action_failed
--- The action failed for good (an operator may retry it: engine_retry_failed_action).
+-- The action failed for good (an operator may retry it: engine_retry_failed_action). Unknown
+-- stays sticky for the key (engine_action_retrying).
 UPDATE request_actions
 SET status = 'failed', error = %(error)s, next_poll_at = NULL,
-    outcome_unknown = %(outcome_unknown)s
+    outcome_unknown = outcome_unknown OR %(outcome_unknown)s
 WHERE id = %(id)s
 RETURNING *;
 
