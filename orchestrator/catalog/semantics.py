@@ -282,6 +282,7 @@ class ItemChecker:
                 continue
             order[action["id"]] = index
         self.check_jira_labels(actions)
+        self.check_terraform_workspaces(actions)
         depends: dict[str, set[str]] = {action_id: set() for action_id in order}
         forward: list[tuple[str, str, str, VariableRef]] = []
         for index, action in enumerate(actions):
@@ -345,6 +346,37 @@ class ItemChecker:
                         f"JIRA label {label!r} contains a space (JIRA labels cannot contain "
                         "spaces; use - or _)",
                     )
+
+    def check_terraform_workspaces(self, actions: list[dict[str, Any]]) -> None:
+        """A workspace PAO creates runs only what its VCS repository holds (PAO uploads no
+        configuration): without ``workspaceTemplate.repository`` every run of it would fail
+        at Terraform with no configuration, long after the item merged. Said here, located."""
+        for index, action in enumerate(actions):
+            if action.get("type") != "terraform":
+                continue
+            config = action.get("config") or {}
+            template = config.get("workspaceTemplate")
+            pointer = f"/fulfillment/actions/{index}/config"
+            if config.get("createWorkspace") and not (template or {}).get("repository"):
+                self.error(
+                    f"{pointer}/workspaceTemplate"
+                    if template is not None
+                    else f"{pointer}/createWorkspace",
+                    "terraform-template-without-repository",
+                    "createWorkspace makes a workspace with no Terraform configuration to run: "
+                    "add workspaceTemplate.repository (owner/name of the VCS repository holding "
+                    "it; PAO connects it with TFC_VCS_OAUTH_TOKEN_ID), or create the workspace "
+                    "beforehand and drop createWorkspace",
+                    key=True,
+                )
+            elif template is not None and not config.get("createWorkspace"):
+                self.error(
+                    f"{pointer}/workspaceTemplate",
+                    "terraform-template-unused",
+                    "workspaceTemplate is used only when PAO creates the workspace: set "
+                    "createWorkspace: true, or remove workspaceTemplate",
+                    key=True,
+                )
 
     @staticmethod
     def find_cycle(depends: dict[str, set[str]], source: str, target: str) -> list[str]:
