@@ -486,3 +486,13 @@ def _dispatched_at(ref: str | None) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def dispatch_inputs(config: Mapping[str, Any]) -> dict[str, str]:
+    """The ``inputs`` exactly as the dispatch sends them (GitHub takes strings only: booleans
+    become ``"true"``/``"false"``, numbers their text), for previews; ValueError when one
+    cannot be sent."""
+    raw = config.get("inputs") or {}
+    if not isinstance(raw, Mapping):
+        raise ValueError("github-workflow 'inputs' must be an object")
+    return {str(k): _input_value(str(k), v) for k, v in raw.items()}

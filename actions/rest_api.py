@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import socket
 import time
@@ -219,7 +220,12 @@ class RestApiExecutor:
                     "repeat": "until successWhen or failureWhen holds",
                 }
             )
-        return {"requests": requests}
+        described: dict[str, Any] = {"requests": requests}
+        urls = [url, str(auth.get("tokenUrl", ""))] if auth.get("tokenUrl") else [url]
+        refusals = [r for r in (self.refusal(u) for u in urls) if r]
+        if refusals:  # what the SSRF guard would refuse, said before submission
+            described["error"] = "; ".join(refusals)
+        return described
 
     async def execute(self, action: ActionRun) -> ActionResult:
         call = _Call()
@@ -432,7 +438,7 @@ class RestApiExecutor:
         if not host:
             raise Refused(f"refusing URL without a host: {url!r}")
         if host in self.settings.denied_hosts:
-            raise Refused(f"refusing denied host {host}")
+            raise Refused(f"refusing denied host {host} (listed in REST_API_DENIED_HOSTS)")
         if host in self.settings.allowed_hosts:
             return
         if host in METADATA_HOSTS:
@@ -448,18 +454,47 @@ class RestApiExecutor:
             except OSError as exc:
                 raise _Retryable(f"cannot resolve host {host}: {exc}") from None
         for text in addresses:
-            address = ipaddress.ip_address(text.split("%", 1)[0])
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped
-            if address in METADATA_ADDRESSES:
-                raise Refused(f"refusing {host}: {address} is a cloud metadata address")
-            if address.is_link_local:
-                raise Refused(f"refusing {host}: {address} is link-local")
-            if not address.is_global and not self.settings.allow_private:
-                raise Refused(
-                    f"refusing {host}: {address} is not a public address "
-                    "(add the host to the allow-list to call it)"
-                )
+            self._check_address(host, text)
+
+    def _check_address(self, host: str, text: str) -> None:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if address in METADATA_ADDRESSES:
+            raise Refused(f"refusing {host}: {address} is a cloud metadata address")
+        if address.is_link_local:
+            raise Refused(f"refusing {host}: {address} is link-local")
+        if not address.is_global and not self.settings.allow_private:
+            raise Refused(
+                f"refusing {host}: {address} is not a public address (SSRF guard); to call it, "
+                f"add {host} to REST_API_ALLOWED_HOSTS (comma-separated), or set "
+                "REST_API_ALLOW_PRIVATE=true for every private address"
+            )
+
+    def refusal(self, url: str) -> str | None:
+        """What the SSRF guard would refuse ``url`` for, judged without DNS (literal addresses,
+        ``localhost``, denied and metadata hosts): for dry runs."""
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").lower().rstrip(".")
+            if parts.scheme not in ("http", "https") or not host:
+                return None  # not rendered yet (a preview's sample values): the guard decides
+            if host in self.settings.denied_hosts:
+                raise Refused(f"refusing denied host {host} (listed in REST_API_DENIED_HOSTS)")
+            if host in self.settings.allowed_hosts:
+                return None
+            if host in METADATA_HOSTS:
+                raise Refused(f"refusing metadata host {host}")
+            if host == "localhost":
+                self._check_address(host, "127.0.0.1")
+            else:
+                with contextlib.suppress(ValueError):
+                    self._check_address(host, str(ipaddress.ip_address(host)))
+        except Refused as exc:
+            return str(exc)
+        except ValueError:
+            return f"refusing malformed URL {url!r}"
+        return None
 
     # -- authentication ------------------------------------------------------------------------
 

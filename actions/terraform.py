@@ -56,6 +56,10 @@ from orchestrator.redaction import scrub as _redact
 log = logging.getLogger(__name__)
 
 DEFAULT_ADDRESS = "https://app.terraform.io"
+NOT_CONFIGURED = (
+    "Terraform Cloud is not configured: set TFC_TOKEN_REF to the API token's reference "
+    "(e.g. env:TFC_TOKEN)"
+)
 JSON_API = "application/vnd.api+json"
 DEFAULT_MESSAGE = "Queued by PAO"
 SENSITIVE_SHOWN = "(sensitive)"
@@ -308,13 +312,16 @@ class TerraformExecutor:
             workspace["create_payload"] = self._workspace_payload(
                 str(config.get("workspace")), config, check=False
             )
-        return {
+        described: dict[str, Any] = {
             "address": self.settings.address,
             "token": self.settings.token_ref,
             "workspace": workspace,
             "variables": variables,
             "run": self._run_payload(action, "(workspace id, looked up by name)"),
         }
+        if not self.settings.token_ref:  # what execute would refuse, said before submission
+            described["error"] = NOT_CONFIGURED
+        return described
 
     # -- execute / poll ------------------------------------------------------------------------
 
@@ -588,7 +595,7 @@ class TerraformExecutor:
 
     def _token(self) -> str:
         if not self.settings.token_ref:
-            raise _Permanent("Terraform Cloud is not configured: set TFC_TOKEN_REF (e.g. env:NAME)")
+            raise _Permanent(NOT_CONFIGURED)
         return self.secrets.resolve(self.settings.token_ref)
 
     def _target(self, config: Mapping[str, Any]) -> _Target:

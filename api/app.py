@@ -12,20 +12,23 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from api.auth import PUBLIC_PATHS, AuthMiddleware
 from api.controllers.audit import AuditController
 from api.controllers.catalog import CatalogController
 from api.controllers.github import GitHubWebhookController
-from api.controllers.requests import RequestsController
+from api.controllers.request_secrets import RequestSecretsController
+from api.controllers.requests import RequestsController, validate_request
 from api.controllers.system import SystemController
 from api.controllers.tools import ToolsController
 from api.deps import provide_correlation_id, provide_principal, provide_services
+from api.docs import docs_assets_router, docs_render_plugin
 from api.input_guard import InputGuardMiddleware
 from api.metrics import Metrics
+from api.models import refine_openapi
 from api.problems import (
     EXCEPTION_HANDLERS,
+    docs_router,
     document_access,
     document_input_checks,
     security_components,
@@ -51,10 +54,19 @@ def create_app(
     """Build the app. Without ``services`` it opens them at start-up and closes them at exit.
     ``background`` (``pao serve``'s worker pool) runs beside the API until shutdown."""
     metrics = Metrics()
+    sqs_stats = None
     if settings.engine.queue_backend == "sqs":  # /metrics reports SQS's own counts too
-        from orchestrator.engine.sqs_queue import SqsQueueStats
+        from orchestrator.engine.sqs_queue import SqsQueueStats, run_delivery
 
-        metrics.engine.watch_sqs(SqsQueueStats.from_settings(settings.engine))
+        sqs_stats = SqsQueueStats.from_settings(settings.engine)
+        metrics.engine.watch_sqs(sqs_stats)  # and readiness whether SQS answers
+        if background is None:  # no worker pool in this process: it relays its own outbox
+
+            async def relay_only(opened: Services, _: Metrics, stop: asyncio.Event) -> None:
+                await run_delivery(opened.db, settings.engine, stop)
+
+            background = relay_only
+
     if services is not None:  # counted from now on, also without a lifespan (ASGI test clients)
         metrics.engine.observe(services)
 
@@ -94,8 +106,11 @@ def create_app(
             CatalogController,
             GitHubWebhookController,
             RequestsController,
+            validate_request,  # the spec's POST /api/v1/validate/request
+            RequestSecretsController,
             SystemController,
             ToolsController,
+            docs_assets_router(),  # Swagger UI's files, served here: the docs work offline
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
@@ -121,7 +136,12 @@ def create_app(
         ],
         lifespan=[lifespan],
         state=State(
-            {"metrics": metrics, "settings": settings, "executors": executors}
+            {
+                "metrics": metrics,
+                "settings": settings,
+                "executors": executors,
+                "sqs_stats": sqs_stats,
+            }
             | ({"services": services} if services is not None else {})
         ),
         request_max_body_size=settings.api.max_body_bytes,
@@ -130,12 +150,14 @@ def create_app(
             version=__version__,
             description="Self-service catalog, requests and their fulfillment.",
             path="/api/v1",
-            render_plugins=[SwaggerRenderPlugin(path="/docs")],
+            openapi_router=docs_router("/api/v1"),  # unknown paths under it: problem documents
+            render_plugins=[docs_render_plugin()],
             components=security_components(settings.auth),
         ),
     )
     document_input_checks(app)
     document_access(app, settings.auth, PUBLIC_PATHS)
+    refine_openapi(app.openapi_schema)  # generated once, here, after the handlers are final
     return app
 
 

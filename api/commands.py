@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
 import sys
 from typing import Any
 
-from orchestrator.settings import settings_for_command
+from orchestrator.settings import Settings, settings_for_command
 
 
 def register(commands: Any) -> None:
@@ -38,10 +39,6 @@ def _is_loopback(host: str) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from api.app import create_app
-
     settings = settings_for_command(f"pao {args.command}", sys.stderr)
     if settings is None:
         return 2
@@ -62,9 +59,32 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    with contextlib.ExitStack() as stack:
+        return _serve(args, settings, host, port, stack)
+
+
+def _serve(
+    args: argparse.Namespace, settings: Settings, host: str, port: int, stack: contextlib.ExitStack
+) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from rehearsal.wiring import simulated_systems
+
+    env = dict(os.environ)
+    rehearsal = None
+    systems = simulated_systems(settings, env, command=args.command)
+    if systems:  # `pao serve` on the embedded defaults: simulators stand in (rehearsal/)
+        from rehearsal.wiring import start
+
+        rehearsal = start(settings, env, systems, stack)
+        settings, env = rehearsal.settings, rehearsal.env
     from orchestrator.observability import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+    secrets = settings.secret_values()
+    if rehearsal is not None:
+        secrets += rehearsal.simulators.secret_values()
+    configure_logging(settings.log_level, settings.log_format, secrets=secrets)
     from orchestrator import tracing
 
     try:
@@ -80,14 +100,18 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"PAO {args.command}: http://{host}:{port}/api/v1  (docs: http://{host}:{port}/api/v1/docs)"
     )
+    if rehearsal is not None:
+        print(rehearsal.banner(f"PAO {args.command}", f"http://{host}:{port}"))
     background = None
     if args.command == "serve" and settings.engine.serve_worker:
-        background = _serve_worker(dict(os.environ))
+        background = _serve_worker(env)
         print("PAO serve: the worker runs in this process (PAO_SERVE_WORKER=false to disable)")
     from orchestrator.engine.process import load_registry
 
     # Executors describe what actions would send in previews (dry runs); serve also runs them.
-    app = create_app(settings, background=background, executors=load_registry(dict(os.environ)))
+    app: Any = create_app(settings, background=background, executors=load_registry(env))
+    if rehearsal is not None:
+        app = rehearsal.simulators.mount(app)  # a person moves tickets and runs: /rehearsal/control
     try:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response
+from litestar import Litestar, Request, Response, Router
+from litestar.connection import ASGIConnection
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -18,7 +19,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.handlers import HTTPRouteHandler
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, Operation, RequestBody, SecurityScheme
 from litestar.routes import HTTPRoute
@@ -27,6 +28,7 @@ from litestar.types import ExceptionHandlersMap
 
 from api.auth import WRITE_METHODS
 from api.input_guard import InputRefused
+from api.request_context import random_id
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
@@ -157,6 +159,19 @@ def document_input_checks(app: Litestar) -> None:
             }
 
 
+def docs_router(path: str) -> Router:
+    """The router Litestar serves the OpenAPI document and its UI from, answering a path under
+    it that serves nothing with a problem document (Litestar's own answer is an HTML page)."""
+    return Router(path, route_handlers=[], guards=[_no_such_document], include_in_schema=False)
+
+
+def _no_such_document(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    if any("{path:" in path for path in handler.paths):  # Litestar's catch-all of the docs
+        raise NotFoundException(f"no such path: {connection.url.path}")
+
+
 @dataclass
 class OptionalBodyOperation(Operation):
     """Operation whose request body may be left out (``data: X | None = None``): Litestar marks
@@ -201,11 +216,23 @@ def problem(
         "detail": redact(detail),  # exception texts may quote a secret: never answer it
         "instance": request.url.path,
     }
-    correlation_id = request.scope.get("state", {}).get("correlation_id")
-    if correlation_id:
-        body["correlation_id"] = correlation_id
+    state = request.scope.setdefault("state", {})
+    correlation_id = state.get("correlation_id")
+    headers: dict[str, str] = {}
+    if not correlation_id:
+        # no route matched (unknown path, a path parameter of the wrong type): the context
+        # middleware, which runs per route, never saw this call; give it an id here
+        correlation_id = state["correlation_id"] = random_id()
+        headers[_correlation_header(request)] = correlation_id
+    body["correlation_id"] = correlation_id
     body.update({k: redact_value(v) for k, v in extra.items() if v is not None})
-    return Response(body, status_code=status, media_type=MEDIA_TYPE)
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _correlation_header(request: Request[Any, Any, Any]) -> str:
+    settings = request.app.state.get("settings")
+    header = getattr(getattr(settings, "api", None), "correlation_id_header", None)
+    return str(header or "X-Correlation-ID")
 
 
 def pao_error(request: Request[Any, Any, Any], exc: PaoError) -> Response[dict[str, Any]]:
@@ -227,14 +254,40 @@ def validation_error(
     errors: list[dict[str, Any]] = []
     for entry in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(entry, dict):
-            key = str(entry.get("key") or "")
-            source = str(entry.get("source") or "body")
-            pointer = "/" + key.replace(".", "/") if key else ""
-            errors.append(
-                {"source": source, "pointer": pointer, "message": str(entry.get("message"))}
-            )
+            errors.append(_located(entry))
     status = 400
     return problem(request, status, "bad-request", "Bad Request", exc.detail, errors=errors or None)
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+_MISSING_FIELD = re.compile(r"missing required field `([^`]*)`")
+_AT = re.compile(r" - at `\$((?:\.[^`.\[]+|\[\d+\])*)`$")
+
+
+def _located(entry: dict[str, Any]) -> dict[str, Any]:
+    """One refused input, located by JSON pointer (body) or parameter name, in the API's own
+    words: never Litestar's internals (``ParamType.QUERY``, the handler's ``data`` argument)."""
+    raw_source = entry.get("source")
+    source = str(getattr(raw_source, "value", raw_source) or "body")
+    key = str(entry.get("key") or "")
+    message = str(entry.get("message"))
+    if source != "body":
+        if source == "header":  # the handler's argument name, as the header is spelled
+            key = key.replace("_", "-")
+        return {"source": source, "parameter": key, "message": message}
+    path = ""
+    located = _AT.search(message)
+    if located:  # msgspec names where in the document: `$.fields.size` or `$[0]`
+        message = message[: located.start()]
+        path = located.group(1)
+    unknown = _UNKNOWN_FIELD.search(message) or _MISSING_FIELD.search(message)
+    if unknown:
+        path += "." + unknown.group(1)
+    elif key and key != "data" and not located:
+        path = "." + key
+    segments = [s for s in re.split(r"\.|\[(\d+)\]", path) if s]
+    pointer = "".join("/" + s.replace("~", "~0").replace("/", "~1") for s in segments)
+    return {"source": "body", "pointer": pointer, "message": message}
 
 
 def input_refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[dict[str, Any]]:
@@ -251,13 +304,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         NotAuthorizedException: "unauthorized",
         PermissionDeniedException: "forbidden",
     }
-    code = next(
-        (c for kind, c in codes.items() if isinstance(exc, kind)), f"http-{exc.status_code}"
-    )
-    if exc.status_code == 413:
-        code = "payload-too-large"
-    elif exc.status_code == 405:
-        code = "method-not-allowed"
+    code = next((c for kind, c in codes.items() if isinstance(exc, kind)), _slug(exc.status_code))
     response = problem(request, exc.status_code, code, _title(exc.status_code), exc.detail)
     if exc.headers:
         response.headers.update(exc.headers)
@@ -288,6 +335,14 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
         "Internal Server Error",
         "an unexpected error occurred; the correlation id identifies it in the logs",
     )
+
+
+def _slug(status: int) -> str:
+    """The problem code of an HTTP error: its reason phrase, kebab-cased (``bad-request``,
+    ``method-not-allowed``, ``payload-too-large``, ``too-many-requests``)."""
+    if status == 413:
+        return "payload-too-large"  # the phrase is "Request Entity Too Large" in http.HTTPStatus
+    return re.sub(r"[^a-z0-9]+", "-", _title(status).lower()).strip("-") or "error"
 
 
 def _title(status: int) -> str:

@@ -155,6 +155,9 @@ def main() -> None:
                 print(f"  {time.monotonic() - started:5.0f}s  {dict(counts)}  kills {kills}")
                 if ended == args.requests:
                     break
+                for process in workers:
+                    if process.poll() is not None:  # it died on its own: not a fault run
+                        sys.exit(f"a worker exited with {process.returncode}; see {log_path}")
                 victim = rng.randrange(len(workers))
                 workers[victim].send_signal(signal.SIGKILL)
                 workers[victim].wait()

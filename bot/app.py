@@ -13,11 +13,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from githubkit import GitHub
+from githubkit.exception import RequestFailed
 
 from bot import check_suite, issue_comment, issues, pull_request, pull_request_review, push
 from bot.commands import Authorizer
 from bot.context import BotContext
-from bot.github import BotGitHub
+from bot.github import BotGitHub, repository_gone
 from bot.notify import Notifications
 from bot.router import Event, Router
 from bot.settings import BotSettings
@@ -25,6 +26,7 @@ from bot.webhook import WEBHOOK_JOB, WebhookIntake
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.worker import Worker
 from orchestrator.github_client import GitHubSettings, github_client
+from orchestrator.redaction import redact
 from orchestrator.services import Services
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
@@ -79,16 +81,28 @@ class Bot:
         event = Event(str(row["event"]), dict(row["payload"]), delivery_id)
         try:
             handled = await self.router.dispatch(event, self.context)
-        except Exception as exc:
+        except RequestFailed as exc:
+            if not repository_gone(exc):
+                await self._failed(delivery_id, exc)
+                raise
+            # Deleted, transferred or no longer visible to the App: retrying cannot help.
+            repo = (event.payload.get("repository") or {}).get("full_name", "?")
+            log.warning(
+                "GitHub answers %s for repository %s: delivery %s (%s) dropped",
+                exc.response.status_code, repo, delivery_id, event.name,
+            )  # fmt: skip
             await db.execute(
                 None,
                 QUERIES.bot_finish_delivery,
                 {
                     "delivery_id": delivery_id,
-                    "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "status": "ignored",
+                    "error": f"repository {repo} gone ({exc.response.status_code})",
                 },
             )
+            return
+        except Exception as exc:
+            await self._failed(delivery_id, exc)
             raise
         await db.execute(
             None,
@@ -97,6 +111,17 @@ class Bot:
                 "delivery_id": delivery_id,
                 "status": "processed" if handled else "ignored",
                 "error": None,
+            },
+        )
+
+    async def _failed(self, delivery_id: str, exc: Exception) -> None:
+        await self.context.db.execute(
+            None,
+            QUERIES.bot_finish_delivery,
+            {
+                "delivery_id": delivery_id,
+                "status": "failed",
+                "error": redact(f"{type(exc).__name__}: {exc}")[:500],
             },
         )
 

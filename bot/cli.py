@@ -11,9 +11,13 @@ through the PAO API. Variables:
 What it does: pull requests get the same check run and sticky preview as in App mode
 (validation by ``POST /api/v1/requests/validate``, the item from the catalog API); a merged PR
 submits each request file with an ``Idempotency-Key`` derived from repository, path and blob
-sha, so a re-run workflow does not submit twice, and posts a status comment; slash commands in
-comments call the API's retry / abort / escalate, the request ids being read from the bot's
-status comments in the thread. Live status updates need the service's worker (App mode).
+sha, so a re-run workflow does not submit twice, and posts a status comment; issues made from a
+PAO issue form are parsed by the core's one parser, answered and submitted once (the key is the
+issue); slash commands run through ``bot.slash``, the implementation App mode uses, the request
+ids being read from the bot's status comments in the thread. ``schedule`` and
+``workflow_dispatch`` runs (``GITHUB_REPOSITORY``) refresh every thread whose ``pao:*`` label
+says its requests may still change: status comment, label, summary and close, as ``bot.notify``
+does in App mode. Calls to the API name the GitHub user they act for (``X-PAO-On-Behalf-Of``).
 """
 
 from __future__ import annotations
@@ -32,21 +36,35 @@ from typing import Any
 import httpx
 from githubkit import GitHub
 
+from bot import setup as bot_setup
 from bot.commands import Authorizer, parse_commands
-from bot.comments import HELP, command_reply, fit, status_comment
-from bot.events import IssueCommentEvent, PullRequestEvent
+from bot.comments import FORM_MARKER, PreviewEntry, form_comment, status_comment, status_marker
+from bot.events import IssueCommentEvent, IssuesEvent, PullRequestEvent
 from bot.github import BotGitHub
+from bot.notify import STATE_LABELS, summary_comment
+from bot.plan import action_plan
 from bot.pull_request import preview_pull_request, request_files
 from bot.request_files import parse_request_file
 from bot.settings import BotSettings
+from bot.slash import DecisionRefused, LinkedRequest, run_commands
+from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.forms import apply_defaults
 from orchestrator.github_client import GitHubSettings, github_client
-from orchestrator.requests.service import RequestDraft, Validation
+from orchestrator.issue_forms import item_id_of, parse_issue_form
+from orchestrator.requests.service import RequestDraft, Validation, mask_fields
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 STATUS_ID = re.compile(r"<!-- pao:status request=([0-9a-f-]{36}) -->")
 API_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # the API policy of Actions mode, in one place
+# The GitHub user a call of the workflow's credential acts for (the PR or issue author for a
+# submission, the commenter for a decision). The API honours it only for a credential holding
+# the bot role; for any other it is refused, never silently ignored.
+ON_BEHALF_OF = "X-PAO-On-Behalf-Of"
+# Threads whose requests may still change, found by their state label on a scheduled run; the
+# least advanced status of a thread's requests decides its label.
+REFRESHED_LABELS = ("pao:in-progress", "pao:awaiting-secret", "pao:failed", "pao:escalated")
+ACTIVE_ORDER = ("awaiting_secret", "submitted", "validating", "queued", "in_progress", "failed")
 
 
 class UsageError(Exception):
@@ -76,14 +94,16 @@ class PaoApi:
             item, None, fields=fields, errors=data["errors"], warnings=data["warnings"]
         )
 
-    async def submit(self, draft: RequestDraft, key: str) -> dict[str, Any]:
+    async def submit(self, draft: RequestDraft, key: str, *, on_behalf_of: str) -> dict[str, Any]:
         body: dict[str, Any] = {"catalog_item": draft.catalog_item, "fields": draft.fields}
         if draft.title:
             body["title"] = draft.title
         if draft.justification:
             body["justification"] = draft.justification
         answer = await self.client.post(
-            "/api/v1/requests", json=body, headers={"Idempotency-Key": key}
+            "/api/v1/requests",
+            json=body,
+            headers={"Idempotency-Key": key, ON_BEHALF_OF: on_behalf_of},
         )
         answer.raise_for_status()
         view: dict[str, Any] = answer.json()
@@ -95,9 +115,31 @@ class PaoApi:
         view: dict[str, Any] = answer.json()
         return view
 
-    async def decide(self, request_id: str, decision: str, reason: str) -> httpx.Response:
+    async def item(self, item_id: str) -> CatalogItem | None:
+        fetched = await self.client.get(f"/api/v1/catalog/items/{item_id}")
+        if fetched.status_code != 200:
+            return None
+        document = fetched.json()
+        return CatalogItem.model_validate(document.get("definition", document))
+
+    async def owner_team(self, item_id: str) -> str | None:
+        fetched = await self.client.get(f"/api/v1/catalog/items/{item_id}")
+        if fetched.status_code != 200:
+            return None
+        document = fetched.json()
+        definition = document.get("definition", document)
+        team = ((definition.get("metadata") or {}).get("owner") or {}).get("team")
+        return str(team) if team else None
+
+    async def decide(
+        self, request_id: str, decision: str, reason: str, *, on_behalf_of: str
+    ) -> httpx.Response:
         body = None if decision == "retry" else {"reason": reason}
-        return await self.client.post(f"/api/v1/requests/{request_id}/{decision}", json=body)
+        return await self.client.post(
+            f"/api/v1/requests/{request_id}/{decision}",
+            json=body,
+            headers={ON_BEHALF_OF: on_behalf_of},
+        )
 
 
 async def _pull_request(
@@ -123,16 +165,184 @@ async def _pull_request(
         if parsed.draft is None or not parsed.valid:
             continue
         key = hashlib.sha256(f"{repo}:{path}:{found[1]}".encode()).hexdigest()
-        view = await api.submit(parsed.draft, key)
+        view = await api.submit(parsed.draft, key, on_behalf_of=settings.email_of(pr.user.login))
         detail = await api.detail(str(view["id"]))
-        marker = f"<!-- pao:status request={view['id']} -->"
+        marker = status_marker(str(view["id"]))
         existing = await github.find_comment(repo, pr.number, marker, settings.bot_login)
         await github.upsert_comment(
             repo, pr.number, status_comment(detail, path=path),
             comment_id=int(existing["id"]) if existing else None,
         )  # fmt: skip
         submitted += 1
+    if submitted:  # the scheduled refresh follows the thread by its state label
+        current = await github.labels(repo, pr.number)
+        await github.set_state_label(
+            repo, pr.number, STATE_LABELS["queued"], family="pao:", current=current
+        )
     return f"submitted {submitted} request file(s)"
+
+
+async def _issue_form(
+    payload: Mapping[str, Any], github: BotGitHub, api: PaoApi, settings: BotSettings
+) -> str:
+    """An issue made from a PAO form, as ``bot.issues`` handles it in App mode: parsed by the
+    core's one parser, answered in one sticky comment, submitted once (the idempotency key is
+    the issue), then followed by ``refresh`` runs."""
+    event = IssuesEvent.model_validate(payload)
+    issue, repo = event.issue, event.repository.full_name
+    if settings.form_label not in issue.label_names or issue.pull_request is not None:
+        return "issue ignored"
+    if issue.state != "open" or event.action not in ("opened", "edited", "labeled", "reopened"):
+        return "issue ignored"
+    labels = sorted(issue.label_names)
+
+    async def answer(body: str) -> None:
+        found = await github.find_comment(repo, issue.number, FORM_MARKER, settings.bot_login)
+        await github.upsert_comment(
+            repo, issue.number, body, comment_id=int(found["id"]) if found else None
+        )
+
+    linked = await ApiBackend(github, api, settings).request_ids(repo, issue.number)
+    if linked:
+        if event.action == "edited":
+            await answer(
+                f"{FORM_MARKER}\nThis issue was already submitted as request `{linked[0]}`; "
+                "edits are not applied to it. To change it, `/abort` it and open a new issue."
+            )
+        return "issue already submitted"
+    entry = PreviewEntry("", None)
+    item_id = item_id_of(issue.label_names, issue.title)
+    item = await api.item(item_id) if item_id else None
+    if item_id is None or item is None:
+        problem = "the issue names no catalog item (label `catalog:<id>`)"
+        if item_id is not None:
+            problem = f"catalog item '{item_id}' does not exist"
+        entry.issues = [Issue("", 0, 0, "request", problem)]
+        await answer(form_comment(entry))
+        await github.set_state_label(
+            repo, issue.number, "pao:invalid", family="pao:", current=labels
+        )
+        return "issue names no catalog item"
+    fields = parse_issue_form(item, issue.body).fields
+    draft = RequestDraft(item.id, fields, title=issue.title, source="github-issue")
+    outcome = await api.validate(draft)
+    entry.item = outcome.item
+    entry.issues = [Issue("", 0, 0, "request", str(e["message"])) for e in outcome.errors] + [
+        Issue("", 0, 0, "request", w, severity="warning") for w in outcome.warnings
+    ]
+    entry.fields, _ = mask_fields(item, outcome.fields or fields)
+    if not entry.valid:
+        await answer(form_comment(entry))
+        await github.set_state_label(
+            repo, issue.number, "pao:invalid", family="pao:", current=labels
+        )
+        return "issue answered with its errors"
+    author = issue.user.login
+    entry.plan = action_plan(
+        item, outcome.fields, requester=settings.email_of(author), login=author,
+        title=issue.title, source="github-issue",
+    )  # fmt: skip
+    key = hashlib.sha256(f"{repo}#issue-{issue.number}".encode()).hexdigest()
+    view = await api.submit(draft, key, on_behalf_of=settings.email_of(author))
+    await answer(form_comment(entry, submitted_request=str(view["id"])))
+    await github.set_state_label(repo, issue.number, "pao:valid", family="pao:", current=labels)
+    await refresh_thread(github, api, settings, repo, issue.number, [str(view["id"])], True)
+    return f"submitted request {view['id']}"
+
+
+async def refresh_thread(
+    github: BotGitHub,
+    api: PaoApi,
+    settings: BotSettings,
+    repo: str,
+    number: int,
+    request_ids: list[str],
+    is_issue: bool,
+) -> None:
+    """What ``bot.notify`` does in App mode, from the API: the status comment of each request,
+    the ``pao:*`` state label, and for a completed issue request the summary and the close."""
+    details = [await api.detail(request_id) for request_id in request_ids]
+    for detail in details:
+        marker = status_marker(str(detail["id"]))
+        found = await github.find_comment(repo, number, marker, settings.bot_login)
+        await github.upsert_comment(
+            repo, number, status_comment(detail), comment_id=int(found["id"]) if found else None
+        )
+    statuses = [str(d["status"]) for d in details]
+    # The thread shows its least advanced request: one still running keeps it "in progress".
+    shown = next((s for s in ACTIVE_ORDER if s in statuses), statuses[-1] if statuses else None)
+    label = STATE_LABELS.get(shown or "")
+    if label:
+        current = await github.labels(repo, number)
+        await github.set_state_label(repo, number, label, family="pao:", current=current)
+    if is_issue and statuses and all(s == "completed" for s in statuses):
+        for detail in details:
+            marker = status_marker(str(detail["id"])).replace("status", "summary")
+            if await github.find_comment(repo, number, marker, settings.bot_login) is None:
+                await github.create_comment(repo, number, summary_comment(detail))
+        if await github.issue_state(repo, number) == "open":
+            await github.close_issue(repo, number)
+
+
+async def refresh(github: BotGitHub, api: PaoApi, settings: BotSettings, repo: str) -> str:
+    """A scheduled run: every thread whose requests may still change is brought up to date,
+    so the requester keeps getting status after the workflow that submitted ended."""
+    backend = ApiBackend(github, api, settings)
+    seen: set[int] = set()
+    for label in REFRESHED_LABELS:
+        for thread in await github.threads_labelled(repo, label):
+            number = int(thread["number"])
+            if number in seen:
+                continue
+            seen.add(number)
+            ids = await backend.request_ids(repo, number)
+            if ids:
+                is_issue = "pull_request" not in thread
+                await refresh_thread(github, api, settings, repo, number, ids, is_issue)
+    return f"refreshed {len(seen)} thread(s)"
+
+
+class ApiBackend:
+    """Actions mode: the thread's requests from the bot's status comments, decisions through the
+    PAO API, stating on whose behalf (``ON_BEHALF_OF``) the workflow's credential acts."""
+
+    def __init__(self, github: BotGitHub, api: PaoApi, settings: BotSettings) -> None:
+        self.github, self.api, self.settings = github, api, settings
+
+    async def request_ids(self, repo: str, number: int) -> list[str]:
+        """The requests of a thread: the ids in the bot's own status comments."""
+        ids: list[str] = []
+        for existing in await self.github.comments(repo, number):
+            if (existing.get("user") or {}).get("login") == self.settings.bot_login:
+                ids += STATUS_ID.findall(existing.get("body") or "")
+        return list(dict.fromkeys(ids))
+
+    async def linked(self, repo: str, number: int) -> list[LinkedRequest]:
+        links = []
+        for request_id in await self.request_ids(repo, number):
+            detail = await self.api.detail(request_id)
+            links.append(
+                LinkedRequest(
+                    request_id=request_id,
+                    requester_login=self.settings.login_of(detail["requester"]["email"]),
+                    owner_team=await self.api.owner_team(str(detail["catalog_item"])),
+                )
+            )
+        return links
+
+    async def detail(self, request_id: str) -> dict[str, Any]:
+        return await self.api.detail(request_id)
+
+    async def decide(self, request_id: str, decision: str, *, login: str, reason: str) -> None:
+        answer = await self.api.decide(
+            request_id, decision, reason, on_behalf_of=self.settings.email_of(login)
+        )
+        if not answer.is_success:
+            try:
+                detail = answer.json().get("detail")
+            except ValueError:
+                detail = None
+            raise DecisionRefused(str(detail or f"the PAO API answered {answer.status_code}"))
 
 
 async def _comment(
@@ -142,41 +352,22 @@ async def _comment(
     comment, repo, number = event.comment, event.repository.full_name, event.issue.number
     if event.action != "created" or comment.user.login == settings.bot_login:
         return "comment ignored"
+    if comment.user.type == "Bot":
+        return "comment ignored"
     commands = parse_commands(comment.body)
     if not commands:
         return "no commands"
-    ids: list[str] = []
-    for existing in await github.comments(repo, number):
-        if (existing.get("user") or {}).get("login") == settings.bot_login:
-            ids += STATUS_ID.findall(existing.get("body") or "")
-    authorizer = Authorizer(github, settings.operator_teams)
-    login = comment.user.login
-    for command in commands:
-        if not command.known or command.name == "help" or not ids:
-            text = HELP if ids or not command.known else "No PAO request is linked to this thread."
-            await github.create_comment(repo, number, command_reply(command.line, text))
-            continue
-        lines = []
-        for request_id in dict.fromkeys(ids):
-            detail = await api.detail(request_id)
-            if command.name == "status":
-                lines.append(f"- `{request_id}`: **{detail['status']}**")
-                continue
-            decision = await authorizer.authorise(
-                login=login, repo=repo,
-                requester_login=settings.login_of(detail["requester"]["email"]), owner_team=None,
-            )  # fmt: skip
-            if not decision.allowed:
-                lines.append(f"- `{request_id}`: sorry @{login}, only {decision.reason} may")
-                continue
-            reason = command.argument or f"requested by @{login} with /{command.name}"
-            answer = await api.decide(request_id, command.name, reason)
-            outcome = "done" if answer.is_success else answer.json().get("detail", answer.text)
-            lines.append(f"- `{request_id}`: {command.name} {outcome}")
-        await github.create_comment(
-            repo, number, command_reply(command.line, fit("\n".join(lines)))
-        )
-    return f"{len(commands)} command(s) answered"
+    answered = await run_commands(
+        github,
+        Authorizer(github, settings.operator_teams),
+        ApiBackend(github, api, settings),
+        commands,
+        repo=repo,
+        number=number,
+        login=comment.user.login,
+        comment_id=comment.id,
+    )
+    return f"{answered} command(s) answered"
 
 
 async def handle_event(
@@ -208,6 +399,13 @@ async def handle_event(
             return await _pull_request(name, payload, gh, api, settings)
         if name == "issue_comment":
             return await _comment(payload, gh, api, settings)
+        if name == "issues":
+            return await _issue_form(payload, gh, api, settings)
+        if name in ("schedule", "workflow_dispatch"):
+            repository = env.get("GITHUB_REPOSITORY") or ""
+            if "/" not in repository:
+                raise UsageError("GITHUB_REPOSITORY must be set (owner/name) to refresh")
+            return await refresh(gh, api, settings, repository)
     return f"{name} ignored"
 
 
@@ -232,3 +430,4 @@ def register(commands: Any) -> None:
         help="handle the GitHub Actions event of this job (GITHUB_EVENT_NAME/GITHUB_EVENT_PATH)",
     )
     handle.set_defaults(handler=_run)
+    bot_setup.register(sub)

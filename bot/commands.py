@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.github import BotGitHub
+from orchestrator.editor_lines import split_lines
+from orchestrator.issue_forms import Fence, fence_step
 
 KNOWN = ("retry", "abort", "escalate", "status", "help")
 DECISIONS = frozenset({"retry", "abort", "escalate"})
 _COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:[ \t]+(.*?))?[ \t]*$")
-_FENCE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +37,11 @@ def parse_commands(body: str | None) -> list[Command]:
     """Commands of a comment body: lines starting with ``/word``, outside fenced code blocks,
     indented code and quoted (``>``) text."""
     found: list[Command] = []
-    fence: str | None = None
-    for raw in (body or "").replace("\r\n", "\n").split("\n"):
-        opening = _FENCE.match(raw)
-        if fence is not None:
-            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
-                fence = None
-            continue
-        if opening:
-            fence = opening.group(1)
+    fence: Fence | None = None
+    for raw in split_lines(body or ""):  # line breaks and fences as GitHub renders them
+        inside = fence is not None
+        fence = fence_step(fence, raw)
+        if inside or fence is not None:
             continue
         if raw.startswith(("    ", "\t")) or raw.lstrip().startswith(">"):
             continue
@@ -115,6 +112,7 @@ class Authorizer:
         if await self._maintainer(repo, login):
             return Decision(True, "repository maintainer")
         who = [f"the requester (@{requester_login})" if requester_login else "the requester"]
-        who += [f"members of @{o}/{s}" for o, s in self._teams(org, owner_team)]
+        # Teams are named, never @-mentioned: a refusal must not page a whole team.
+        who += [f"members of the `{o}/{s}` team" for o, s in self._teams(org, owner_team)]
         who.append("repository maintainers")
         return Decision(False, ", ".join(who))

@@ -24,6 +24,7 @@ FORM_MARKER = "<!-- pao:form -->"
 STATUS_ICONS = {
     "submitted": "📨",
     "validating": "🔎",
+    "awaiting_secret": "🔑",
     "queued": "⏳",
     "in_progress": "⚙️",
     "pending": "⏳",
@@ -233,6 +234,14 @@ def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str
         lines.append(
             "The request stopped. Fix the cause, then comment `/retry`, `/abort [reason]` or "
             "`/escalate [reason]`."
+        )
+    if status == "awaiting_secret":
+        lines.append(
+            "Waiting for a secret this item needs. Secrets are never written in issues or pull "
+            "requests: the requester supplies it through the PAO API, "
+            f"`PUT /api/v1/requests/{detail['id']}/secrets` with "
+            '`{"fields": {"<field id>": "<value>"}}` (authenticated as the requester). '
+            "Nothing runs until then; `/abort [reason]` withdraws the request."
         )
     if status == "aborted" and detail.get("abort_reason"):
         lines.append(f"Aborted: {detail['abort_reason']}")

@@ -12,6 +12,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 from githubkit import GitHub
 from githubkit.exception import RequestFailed
@@ -21,10 +22,30 @@ from orchestrator.redaction import redact
 ANNOTATIONS_PER_CALL = 50
 PAGE_SIZE = 100
 MAX_PAGES = 30  # GitHub lists at most 3000 files of a pull request
+# Every call states the REST version it was written against; githubkit's typed methods do,
+# raw ``arequest`` calls do not on their own.
+API_VERSION = "2022-11-28"
+HEADERS = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json"}
+
+
+def segment(text: str) -> str:
+    """One URL path segment: ``#``, ``?``, ``%``, ``/`` and spaces escaped (a label name)."""
+    return quote(text, safe="")
+
+
+def path_segments(path: str) -> str:
+    """A repository file path for a URL: each segment escaped, the ``/`` kept."""
+    return "/".join(segment(part) for part in path.split("/"))
 
 
 def _status(exc: RequestFailed) -> int:
     return int(exc.response.status_code)
+
+
+def repository_gone(exc: RequestFailed) -> bool:
+    """GitHub's answer for a repository deleted, transferred away or no longer visible to the
+    credentials (404, 410): retrying cannot help."""
+    return _status(exc) in (404, 410)
 
 
 class BotGitHub:
@@ -32,7 +53,8 @@ class BotGitHub:
         self.client = client
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
-        response = await self.client.arequest(method, url, **kwargs)
+        headers = {**HEADERS, **kwargs.pop("headers", {})}
+        response = await self.client.arequest(method, url, headers=headers, **kwargs)
         return response.json() if response.content else None
 
     async def _pages(self, url: str) -> list[dict[str, Any]]:
@@ -56,7 +78,9 @@ class BotGitHub:
     async def file_text(self, repo: str, path: str, ref: str) -> tuple[str, str] | None:
         """(text, blob sha) of ``path`` at ``ref``; None when it does not exist there."""
         try:
-            data = await self._json("GET", f"/repos/{repo}/contents/{path}", params={"ref": ref})
+            data = await self._json(
+                "GET", f"/repos/{repo}/contents/{path_segments(path)}", params={"ref": ref}
+            )
         except RequestFailed as exc:
             if _status(exc) == 404:
                 return None
@@ -168,7 +192,9 @@ class BotGitHub:
         for name in current:
             if name.startswith(family) and name != label:
                 try:
-                    await self._json("DELETE", f"/repos/{repo}/issues/{number}/labels/{name}")
+                    await self._json(
+                        "DELETE", f"/repos/{repo}/issues/{number}/labels/{segment(name)}"
+                    )
                 except RequestFailed as exc:
                     if _status(exc) != 404:
                         raise
@@ -177,9 +203,33 @@ class BotGitHub:
                 "POST", f"/repos/{repo}/issues/{number}/labels", json={"labels": [label]}
             )
 
+    async def threads_labelled(self, repo: str, label: str) -> list[dict[str, Any]]:
+        """Issues and pull requests (open or closed) carrying ``label``."""
+        found: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            batch = await self._json(
+                "GET",
+                f"/repos/{repo}/issues",
+                params={"labels": label, "state": "all", "per_page": PAGE_SIZE, "page": page},
+            )
+            found.extend(batch or [])
+            if not batch or len(batch) < PAGE_SIZE:
+                break
+        return found
+
     async def labels(self, repo: str, number: int) -> list[str]:
         data = await self._json("GET", f"/repos/{repo}/issues/{number}/labels")
         return [str(label["name"]) for label in data or []]
+
+    async def issue_state(self, repo: str, number: int) -> str:
+        """``open`` or ``closed`` (``gone`` when the issue no longer exists)."""
+        try:
+            data = await self._json("GET", f"/repos/{repo}/issues/{number}")
+        except RequestFailed as exc:
+            if _status(exc) in (404, 410):
+                return "gone"
+            raise
+        return str((data or {}).get("state") or "open")
 
     async def close_issue(self, repo: str, number: int) -> None:
         await self._json(
@@ -192,7 +242,9 @@ class BotGitHub:
 
     async def is_team_member(self, org: str, team: str, login: str) -> bool:
         try:
-            data = await self._json("GET", f"/orgs/{org}/teams/{team}/memberships/{login}")
+            data = await self._json(
+                "GET", f"/orgs/{org}/teams/{segment(team)}/memberships/{segment(login)}"
+            )
         except RequestFailed as exc:
             if _status(exc) in (403, 404):
                 return False
@@ -200,10 +252,14 @@ class BotGitHub:
         return isinstance(data, dict) and data.get("state") == "active"
 
     async def permission(self, repo: str, login: str) -> str:
+        """The person's role on the repository: ``admin``, ``maintain``, ``write``, ``triage``,
+        ``read`` (or a custom role's name), ``none`` for strangers. From ``role_name``: the
+        older ``permission`` field maps maintain to write and triage to read."""
         try:
             data = await self._json("GET", f"/repos/{repo}/collaborators/{login}/permission")
         except RequestFailed as exc:
             if _status(exc) in (403, 404):
                 return "none"
             raise
-        return str((data or {}).get("permission") or "none")
+        data = data or {}
+        return str(data.get("role_name") or data.get("permission") or "none")

@@ -2,22 +2,24 @@
 
 Each command is answered: accepted ones get a 👍 reaction at once and a reply quoting the
 command with the outcome; refused ones a polite reply naming who may do it; unknown ones the
-help text. Decisions go to ``RequestService`` (retry / abort / escalate), whose state checks
-and row locks make two operators racing produce one outcome.
+help text (``bot.slash``, shared with Actions mode). Decisions go to ``RequestService`` (retry /
+abort / escalate), whose state checks and row locks make two operators racing produce one
+outcome.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from bot.commands import DECISIONS, Command, parse_commands
-from bot.comments import HELP, STATUS_ICONS, command_reply
+from bot import slash
+from bot.commands import Command, parse_commands
 from bot.context import BotContext
 from bot.events import IssueCommentEvent
 from bot.router import Event, Router
+from bot.slash import DecisionRefused, LinkedRequest
 from orchestrator.errors import NotFound, PaoError
 from orchestrator.store.queries import QUERIES
 
@@ -49,58 +51,42 @@ async def on_comment(event: Event, bot: BotContext) -> None:
     )
 
 
-async def run_commands(
-    bot: BotContext,
-    commands: Sequence[Command],
-    *,
-    repo: str,
-    number: int,
-    login: str,
-    comment_id: int | None,
-    correlation_id: str,
-) -> None:
-    links = await bot.fetch_all(QUERIES.bot_links_for_thread, repository=repo, number=number)
-    reacted = False
-    for command in commands:
-        if not command.known or command.name == "help":
-            await bot.github.create_comment(repo, number, command_reply(command.line, HELP))
-            continue
-        if not links:
-            await bot.github.create_comment(
-                repo,
-                number,
-                command_reply(command.line, "No PAO request is linked to this thread yet."),
+class ServiceBackend:
+    """App mode: the thread's links from the bot's tables, decisions on the core's service."""
+
+    def __init__(self, bot: BotContext, correlation_id: str) -> None:
+        self.bot = bot
+        self.correlation_id = correlation_id
+
+    async def linked(self, repo: str, number: int) -> list[LinkedRequest]:
+        rows = await self.bot.fetch_all(
+            QUERIES.bot_links_for_thread, repository=repo, number=number
+        )
+        return [
+            LinkedRequest(
+                request_id=str(row["request_id"]),
+                requester_login=self.bot.settings.login_of(str(row["requester_email"])),
+                owner_team=await _owner_team(self.bot, str(row["catalog_item_id"])),
+                path=row.get("path"),
             )
-            continue
-        if command.name == "status":
-            message = await _status(bot, links)
-        else:
-            refusal = await _refusal(bot, links, repo=repo, login=login)
-            if refusal is not None:
-                await bot.github.create_comment(repo, number, command_reply(command.line, refusal))
-                continue
-            if comment_id is not None and not reacted:
-                await bot.github.react(repo, comment_id, "+1")
-                reacted = True
-            message = await _decide(bot, command, links, login, correlation_id)
-        await bot.github.create_comment(repo, number, command_reply(command.line, message))
+            for row in rows
+        ]
 
+    async def detail(self, request_id: str) -> dict[str, Any]:
+        return await self.bot.requests.detail(uuid.UUID(request_id))
 
-async def _status(bot: BotContext, links: Sequence[Mapping[str, Any]]) -> str:
-    lines = []
-    for link in links:
-        status = await bot.requests.status(uuid.UUID(str(link["request_id"])))
-        icon = STATUS_ICONS.get(status["status"], "•")
-        progress = status["progress"]
-        where = f" (`{link['path']}`)" if link.get("path") else ""
-        current = (
-            f", current action `{status['current_action']}`" if status["current_action"] else ""
-        )
-        lines.append(
-            f"- {icon} `{status['id']}`{where}: **{status['status']}**, "
-            f"{progress['completed_actions']}/{progress['total_actions']} actions done{current}"
-        )
-    return "\n".join(lines)
+    async def decide(self, request_id: str, decision: str, *, login: str, reason: str) -> None:
+        principal = self.bot.principal(login, "operator")
+        requests, rid, cid = self.bot.requests, uuid.UUID(request_id), self.correlation_id
+        try:
+            if decision == "retry":
+                await requests.retry(rid, principal, cid, source="bot")
+            elif decision == "abort":
+                await requests.abort(rid, principal, reason, cid, source="bot")
+            else:
+                await requests.escalate(rid, principal, reason, cid, source="bot")
+        except PaoError as exc:
+            raise DecisionRefused(exc.message) from None
 
 
 async def _owner_team(bot: BotContext, item_id: str) -> str | None:
@@ -111,63 +97,23 @@ async def _owner_team(bot: BotContext, item_id: str) -> str | None:
     return item.metadata.owner.team
 
 
-async def _refusal(
-    bot: BotContext, links: Sequence[Mapping[str, Any]], *, repo: str, login: str
-) -> str | None:
-    """None when ``login`` may decide on every linked request, else the polite refusal."""
-    for link in links:
-        decision = await bot.authorizer.authorise(
-            login=login,
-            repo=repo,
-            requester_login=bot.settings.login_of(str(link["requester_email"])),
-            owner_team=await _owner_team(bot, str(link["catalog_item_id"])),
-        )
-        if not decision.allowed:
-            return (
-                f"Sorry @{login}, you may not do this on request `{link['request_id']}`. "
-                f"It may be done by {decision.reason}."
-            )
-    return None
-
-
-async def _decide(
+async def run_commands(
     bot: BotContext,
-    command: Command,
-    links: Sequence[Mapping[str, Any]],
+    commands: Sequence[Command],
+    *,
+    repo: str,
+    number: int,
     login: str,
+    comment_id: int | None,
     correlation_id: str,
-) -> str:
-    principal = bot.principal(login, "operator")
-    reason = command.argument or f"requested by @{login} with /{command.name}"
-    lines = []
-    for link in links:
-        request_id = uuid.UUID(str(link["request_id"]))
-        try:
-            if command.name == "retry":
-                if command.argument:
-                    detail = await bot.requests.detail(request_id)
-                    failed = [a["id"] for a in detail["actions"] if a["status"] == "failed"]
-                    if command.argument not in failed:
-                        shown = ", ".join(f"`{a}`" for a in failed) or "none"
-                        lines.append(
-                            f"- `{request_id}`: `{command.argument}` is not a failed action "
-                            f"(failed: {shown})"
-                        )
-                        continue
-                await bot.requests.retry(request_id, principal, correlation_id, source="bot")
-                outcome = "retry started; this thread's status comment follows it"
-            elif command.name == "abort":
-                await bot.requests.abort(
-                    request_id, principal, reason, correlation_id, source="bot"
-                )
-                outcome = f"aborted ({reason})"
-            else:
-                await bot.requests.escalate(
-                    request_id, principal, reason, correlation_id, source="bot"
-                )
-                outcome = "escalated to the owning team; the manual ticket is being opened"
-        except PaoError as exc:
-            outcome = f"not done: {exc.message}"
-        lines.append(f"- `{request_id}`: {outcome}")
-    assert command.name in DECISIONS
-    return "\n".join(lines)
+) -> None:
+    await slash.run_commands(
+        bot.github,
+        bot.authorizer,
+        ServiceBackend(bot, correlation_id),
+        commands,
+        repo=repo,
+        number=number,
+        login=login,
+        comment_id=comment_id,
+    )

@@ -14,12 +14,12 @@ import uuid
 from bot.comments import FORM_MARKER, PreviewEntry, form_comment
 from bot.context import BotContext
 from bot.events import IssuesEvent
-from bot.issue_forms import fields_from_body, item_id_of
 from bot.plan import action_plan
 from bot.pull_request import post_status
 from bot.router import Event, Router
 from orchestrator.catalog.issues import Issue
 from orchestrator.errors import PaoError
+from orchestrator.issue_forms import item_id_of, parse_issue_form
 from orchestrator.requests.service import RequestDraft, mask_fields
 from orchestrator.store.queries import QUERIES
 
@@ -82,7 +82,7 @@ async def _handle(bot: BotContext, event: IssuesEvent, *, correlation_id: str) -
         item, _ = await bot.catalog.current(item_id)
     except PaoError:
         item = None
-    fields, _unknown = fields_from_body(item, issue.body) if item else ({}, [])
+    fields = parse_issue_form(item, issue.body).fields if item else {}
     draft = RequestDraft(
         catalog_item=item_id,
         fields=fields,
@@ -109,6 +109,9 @@ async def _handle(bot: BotContext, event: IssuesEvent, *, correlation_id: str) -
         outcome.fields,
         requester=bot.settings.email_of(author),
         environment=bot.template_environment,
+        login=author,
+        title=issue.title,
+        source="github-issue",
     )
     try:
         view = await bot.requests.submit(draft, bot.principal(author), correlation_id)

@@ -3,24 +3,32 @@
 The engine enqueues a ``notify`` job in the transaction of every state change of a request
 that came from GitHub; the worker hands it to ``Notifications.handle`` (registered as a
 notifier listener at start-up). Everything here is idempotent (comments updated in place,
-labels set, the issue closed), so a job delivered twice does no harm.
+labels set, the issue closed), and the jobs of one link run one at a time (``_update``), so
+races and redelivery produce each comment, label change, summary and close once.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from githubkit.exception import RequestFailed
+
 from bot.comments import fit, status_marker
 from bot.context import BotContext
+from bot.github import repository_gone
 from bot.pull_request import post_status
 from orchestrator.engine.pg_queue import Job
 from orchestrator.store.queries import QUERIES
 
+log = logging.getLogger(__name__)
+
 STATE_LABELS = {
     "submitted": "pao:in-progress",
     "validating": "pao:in-progress",
+    "awaiting_secret": "pao:awaiting-secret",
     "queued": "pao:in-progress",
     "in_progress": "pao:in-progress",
     "completed": "pao:completed",
@@ -30,7 +38,8 @@ STATE_LABELS = {
 }
 
 
-def _summary(detail: Mapping[str, Any]) -> str:
+def summary_comment(detail: Mapping[str, Any]) -> str:
+    """The closing summary of a completed issue request: each action's outputs and links."""
     lines = [
         f"{status_marker(str(detail['id'])).replace('status', 'summary')}",
         f"✅ PAO request `{detail['id']}` is **completed**; closing this issue.",
@@ -56,9 +65,24 @@ class Notifications:
             QUERIES.bot_links_for_request, request_id=uuid.UUID(str(request_id))
         )
         for link in links:
-            await self._update(link)
+            try:
+                await self._update(link)
+            except RequestFailed as exc:
+                if not repository_gone(exc):
+                    raise
+                log.warning(
+                    "GitHub answers %s for repository %s: status of request %s not shown there",
+                    exc.response.status_code, link["repository"], request_id,
+                )  # fmt: skip
 
     async def _update(self, link: Mapping[str, Any]) -> None:
+        """One job at a time per link: two ``notify`` jobs (two state changes close together,
+        or one delivered twice) on different workers each read GitHub's current labels,
+        comments and issue state under the lock, so every effect happens once."""
+        async with self.bot.locked(f"notify:{link['id']}"):
+            await self._effects(link)
+
+    async def _effects(self, link: Mapping[str, Any]) -> None:
         bot = self.bot
         repo, number = str(link["repository"]), int(link["number"])
         await post_status(bot, link, repo=repo, number=number, path=link.get("path"))
@@ -73,5 +97,6 @@ class Notifications:
         if status == "completed":
             marker = status_marker(str(detail["id"])).replace("status", "summary")
             if await bot.github.find_comment(repo, number, marker, bot.settings.bot_login) is None:
-                await bot.github.create_comment(repo, number, _summary(detail))
-            await bot.github.close_issue(repo, number)
+                await bot.github.create_comment(repo, number, summary_comment(detail))
+            if await bot.github.issue_state(repo, number) == "open":
+                await bot.github.close_issue(repo, number)

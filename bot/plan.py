@@ -1,9 +1,10 @@
 """The rendered action plan a preview shows, the way Atlantis shows a plan.
 
 Each action's config is rendered with the request's fields (secrets masked, declared secret
-config masked) exactly as the engine will render it, except what only exists at run time:
-outputs of earlier actions and environment values not supplied here show as ``<outputs.x.y>``
-placeholders. No executor is called and nothing leaves the process.
+config masked) exactly as the engine will render it and with values typed as the executor sends
+them (workflow inputs are strings), except what only exists at run time: outputs of earlier
+actions, environment values not supplied here and request values known at submission show as
+``<outputs.x.y>``-style placeholders. No executor is called and nothing leaves the process.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from actions.github_workflow import dispatch_inputs
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.templating.analysis import template_sites
 from orchestrator.templating.context import RequestInfo, UserInfo, build_context
@@ -48,18 +50,48 @@ def _placeholders(
     return outputs, env, sorted(env)
 
 
+def preview_request(
+    requester: str, *, login: str | None = None, title: str | None = None, source: str
+) -> RequestInfo:
+    """``request.*`` as a preview shows it: every key a template may use has a value (the ones
+    known only at submission as ``<...>`` placeholders), so no step fails to render here that
+    renders at run time."""
+    return RequestInfo(
+        id="<request id>",
+        user=UserInfo(email=requester, name=login or requester.split("@", 1)[0], teams=()),
+        correlation_id="<correlation id>",
+        timestamp="<submitted at>",
+        title=title or "<title>",
+        source=source,
+    )
+
+
+def as_sent(action_type: str, rendered: dict[str, Any]) -> dict[str, Any]:
+    """The rendered config with values typed as the executor sends them."""
+    config = rendered.get("config")
+    if action_type == "github-workflow" and isinstance(config, Mapping) and "inputs" in config:
+        try:
+            return {**rendered, "config": {**config, "inputs": dispatch_inputs(config)}}
+        except ValueError:
+            return rendered  # the run reports it; the preview shows what was rendered
+    return rendered
+
+
 def action_plan(
     item: CatalogItem,
     fields: Mapping[str, Any],
     *,
     requester: str,
     environment: Mapping[str, str] | None = None,
+    login: str | None = None,
+    title: str | None = None,
+    source: str = "preview",
 ) -> list[PlannedAction]:
     outputs, env, allowed = _placeholders(item, environment or {})
     context = build_context(
         item,
         fields,
-        request=RequestInfo(id="<request id>", user=UserInfo(email=requester), source="preview"),
+        request=preview_request(requester, login=login, title=title, source=source),
         outputs=outputs,
         allowed_environment=allowed,
         environ=env,
@@ -71,5 +103,7 @@ def action_plan(
         except TemplateRenderError as exc:
             plan.append(PlannedAction(action.id, action.type, action.name, None, str(exc)))
             continue
-        plan.append(PlannedAction(action.id, action.type, action.name, rendered))
+        plan.append(
+            PlannedAction(action.id, action.type, action.name, as_sent(action.type, rendered))
+        )
     return plan

@@ -69,7 +69,11 @@ async def build_entry(
         entry.fields, _ = mask_fields(outcome.item, dict(source))
         if entry.valid:
             entry.plan = action_plan(
-                outcome.item, outcome.fields, requester=requester, environment=environment
+                outcome.item,
+                outcome.fields,
+                requester=requester,
+                environment=environment,
+                source="github-pr",
             )
     return entry
 

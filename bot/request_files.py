@@ -124,7 +124,10 @@ def validation_issues(parsed: ParsedRequestFile, outcome: Validation) -> list[Is
         if document is None:
             found.append(Issue(parsed.path, 1, 1, "request", message, pointer))
         else:
-            found.append(document.issue(pointer, "request", message))
+            # A key that is missing is reported at its parent's key (``fields:``), not at the
+            # first line of the parent's value.
+            missing = pointer not in document.positions
+            found.append(document.issue(pointer, "request", message, key=missing))
     for warning in outcome.warnings:
         line, column = document.position("/catalogItem") if document else (1, 1)
         found.append(

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -22,6 +23,8 @@ from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES
 from orchestrator.store.database import Database
 from orchestrator.store.errors import StoreError, StoreUnavailable
 from orchestrator.store.queries import QUERIES
+
+log = logging.getLogger(__name__)
 
 WEBHOOK_JOB: Final = "github-webhook"
 SIGNATURE_PREFIX: Final = "sha256="
@@ -235,7 +238,11 @@ class WebhookIntake:
         if event == "ping":
             return IntakeResult(200, {"status": "pong", "delivery": delivery})
         if event not in self.events:
-            return _problem(400, "Unknown event", f"PAO does not handle '{event}' events")
+            # GitHub sends an App events it never subscribed to (``installation``,
+            # ``installation_repositories``, ...) and whatever an admin ticks: a 4xx would show
+            # every one as a failed delivery. Acknowledged, not stored, one log line.
+            log.info("webhook %s delivery %s ignored: PAO does not handle it", event, delivery)
+            return IntakeResult(200, {"status": "ignored", "event": event, "delivery": delivery})
         try:
             payload = json.loads(body)
         except ValueError:

@@ -51,7 +51,22 @@ def _catalog_issue_forms(args: argparse.Namespace) -> int:
     from orchestrator.catalog.validator import CatalogValidator, discover
     from orchestrator.forms import write_issue_forms
 
-    files, missing = discover(args.paths)
+    paths = args.paths
+    if not paths:  # the catalog `pao serve` serves (CATALOG_LOCAL_PATH), not the working directory
+        from orchestrator.settings import settings_for_command
+
+        settings = settings_for_command("pao catalog issue-forms", sys.stderr)
+        if settings is None:
+            return EXIT_USAGE
+        if settings.catalog.local_path is None:
+            print(
+                "pao catalog issue-forms: no catalog configured (CATALOG_LOCAL_PATH is empty); "
+                "name the catalog directory: pao catalog issue-forms --out DIR PATH",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        paths = [str(settings.catalog.local_path)]
+    files, missing = discover(paths)
     for path in missing:
         print(f"pao catalog issue-forms: no such file or directory: {path}", file=sys.stderr)
     if missing or not files:
@@ -138,7 +153,10 @@ def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
     )
     issue_forms.add_argument("--out", required=True, metavar="DIR", help="output directory")
     issue_forms.add_argument(
-        "paths", nargs="*", default=["."], metavar="PATH", help="files or directories (default: .)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="catalog files or directories (default: the configured catalog, CATALOG_LOCAL_PATH)",
     )
     issue_forms.set_defaults(handler=_catalog_issue_forms)
     if service_commands:

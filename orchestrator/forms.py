@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -728,6 +729,19 @@ def validate_request_fields(item: CatalogItem, fields: Any) -> list[FieldError]:
 # -- (c) GitHub issue forms --------------------------------------------------------------------
 
 ISSUE_LABEL = "pao-request"
+CATALOG_LABEL_PREFIX = "catalog:"
+LABEL_LIMIT = 50  # GitHub refuses longer label names
+
+
+def catalog_label(item_id: str) -> str:
+    """The ``catalog:<id>`` label of an item, within GitHub's 50 characters: a longer id is cut
+    and ends in ``~`` and 8 hex digits of its SHA-256, the same for the same id everywhere."""
+    label = CATALOG_LABEL_PREFIX + item_id
+    if len(label) <= LABEL_LIMIT:
+        return label
+    digest = hashlib.sha256(item_id.encode()).hexdigest()[:8]
+    keep = LABEL_LIMIT - len(CATALOG_LABEL_PREFIX) - len(digest) - 1
+    return f"{CATALOG_LABEL_PREFIX}{item_id[:keep]}~{digest}"
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -889,7 +903,8 @@ def issue_form(item: CatalogItem) -> dict[str, Any]:
                     }
                 )
                 continue
-            label = spec.name if spec.name not in labels_used else f"{spec.name} ({spec.id})"
+            name = spec.name.strip()  # GitHub shows the label trimmed; the parser compares so
+            label = name if name not in labels_used else f"{name} ({spec.id})"
             labels_used.add(label)
             body.append(_issue_element(spec, label, by_id))
     if not item.fields():
@@ -905,7 +920,7 @@ def issue_form(item: CatalogItem) -> dict[str, Any]:
         "name": item.metadata.name,
         "description": _one_line(item.metadata.description),
         "title": f"[{item.id}] ",
-        "labels": [ISSUE_LABEL, f"catalog:{item.id}"],
+        "labels": [ISSUE_LABEL, catalog_label(item.id)],
         "body": body,
     }
 
@@ -952,81 +967,6 @@ def write_issue_forms(items: Iterable[CatalogItem], out_dir: Path) -> list[Path]
     config.write_text(yaml.safe_dump(issue_forms_config(), sort_keys=False), encoding="utf-8")
     written.append(config)
     return written
-
-
-NO_RESPONSE = "_No response_"
-
-
-def _issue_answers(body: str) -> dict[str, str]:
-    """``### Label`` sections of an issue created from a form, label -> answer text."""
-    answers: dict[str, str] = {}
-    label: str | None = None
-    lines: list[str] = []
-    for line in body.replace("\r\n", "\n").split("\n"):
-        if line.startswith("### "):
-            if label is not None:
-                answers[label] = "\n".join(lines).strip()
-            label, lines = line[4:].strip(), []
-        elif label is not None:
-            lines.append(line)
-    if label is not None:
-        answers[label] = "\n".join(lines).strip()
-    return answers
-
-
-def fields_from_issue_form(item: CatalogItem, body: str) -> dict[str, Any]:
-    """The request ``fields`` an issue body (made from ``issue_form(item)``) answers.
-
-    Empty answers are left out (defaults apply); numbers are parsed; option labels map back
-    to option values. Values that do not parse are passed through as text, so
-    ``validate_request_fields`` reports them with the field's own message.
-    """
-    answers = _issue_answers(body)
-    form = issue_form(item)
-    by_id = {f.id: f for f in item.fields()}
-    fields: dict[str, Any] = {}
-    for element in form["body"]:
-        spec = by_id.get(element.get("id", ""))
-        if spec is None:
-            continue
-        raw = answers.get(element["attributes"]["label"])
-        if raw is None or raw == NO_RESPONSE or raw == "":
-            continue
-        if element["type"] == "checkboxes":
-            fields[spec.id] = bool(re.search(r"^- \[[xX]\] ", raw, re.MULTILINE))
-        elif spec.type == "boolean":
-            fields[spec.id] = raw == "Yes"
-        elif spec.type in ("select", "multiselect"):
-            by_label = {_option_label(spec, o): o for o in spec.enum or ()}
-            if spec.type == "select":
-                fields[spec.id] = by_label.get(raw, raw)
-            else:
-                fields[spec.id] = _split_options(raw, by_label)
-        elif spec.type == "number":
-            try:
-                number = float(raw)
-                fields[spec.id] = int(number) if number.is_integer() and "." not in raw else number
-            except ValueError:
-                fields[spec.id] = raw
-        else:
-            fields[spec.id] = raw
-    return fields
-
-
-def _split_options(raw: str, by_label: Mapping[str, Any]) -> list[Any]:
-    """GitHub joins picked options with ', ', and labels may contain ', ' themselves."""
-    picked: list[Any] = []
-    rest = raw
-    labels = sorted(by_label, key=len, reverse=True)
-    while rest:
-        match = next((label for label in labels if rest.startswith(label)), None)
-        if match is None:
-            head, _, rest = rest.partition(", ")
-            picked.append(head)
-            continue
-        picked.append(by_label[match])
-        rest = rest[len(match) :].removeprefix(", ")
-    return picked
 
 
 # -- preview for catalog authors ---------------------------------------------------------------

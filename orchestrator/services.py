@@ -80,6 +80,12 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
                 len(result.unchanged),
                 len(result.errors),
             )
+            if not result.stored and not result.unchanged:
+                log.warning(
+                    "the catalog at %s has no valid items, so nothing can be requested: point "
+                    "CATALOG_LOCAL_PATH at a catalog directory (or set CATALOG_GITHUB_REPO)",
+                    settings.catalog.local_path,
+                )
         return services
     except BaseException:
         await stack.aclose()

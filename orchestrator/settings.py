@@ -14,6 +14,10 @@ from typing import TextIO
 
 from orchestrator.github_client import GitHubSettings
 
+# The example catalog shipped inside the package (a link to examples/catalog/ in the repository),
+# so `pao serve` has items to serve from any folder.
+EXAMPLE_CATALOG = Path(__file__).resolve().parent / "catalog" / "examples"
+
 
 class SettingsError(ValueError):
     """A setting has a value PAO cannot use; the message names the variable."""
@@ -37,7 +41,7 @@ class CacheSettings:
 
 @dataclass(frozen=True, slots=True)
 class CatalogSettings:
-    local_path: Path | None = Path("examples/catalog")
+    local_path: Path | None = EXAMPLE_CATALOG
     github_repo: str | None = None
     github_branch: str = "main"
     github_path: str = ""
@@ -83,6 +87,8 @@ class EngineSettings:
     sqs_endpoint_url: str | None = None  # e.g. a local SQS-compatible server
     sqs_metrics_seconds: int = 15  # SQS's message counts (metrics) are read at most this often
     outbox_retention_hours: int = 24  # sent outbox rows (SQS backend) are deleted after this
+    sqs_reconcile_seconds: int = 60  # SQS backend: how often jobs with a lost message are sought
+    sqs_resend_after_seconds: int = 120  # ...due this long without a message: sent again
     lease_seconds: int = 300  # visibility timeout
     concurrency: int = 4  # jobs worked on at once by one worker process
     default_action_timeout_seconds: int | None = None  # actions without their own timeout
@@ -91,6 +97,22 @@ class EngineSettings:
     manual_jira_project: str | None = None
     metrics_port: int | None = None  # `pao worker` serves /metrics here when set
     serve_worker: bool = True  # `pao serve` runs the worker in-process
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Where `pao requests` (and the bot in Actions mode) call PAO's API."""
+
+    api_url: str | None = None  # None: the local `pao serve` (PAO_HOST / PAO_PORT)
+    api_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RehearsalSettings:
+    """The simulators of JIRA, Terraform Cloud, GitHub Actions and REST targets (rehearsal/)."""
+
+    mode: str = "auto"  # auto: `pao serve` without DATABASE_URL | on: `pao serve` always | off
+    auto_progress: bool = True  # simulated tickets and runs move on by themselves
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +134,8 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     github: GitHubSettings = field(default_factory=GitHubSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
+    rehearsal: RehearsalSettings = field(default_factory=RehearsalSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
     template_environment: Mapping[str, str] = field(default_factory=dict)
     log_level: str = "INFO"
     log_format: str = "text"  # text | json (orchestrator/observability.py)
@@ -127,6 +151,7 @@ class Settings:
             url_password(self.tracing.otlp_endpoint),
             self.github.token,
             self.github.private_key,
+            self.client.api_token,
         )
         return tuple(v for v in values if v)
 
@@ -150,7 +175,7 @@ class Settings:
                 near_ttl_seconds=reader.integer("CACHE_NEAR_TTL_SECONDS", 2, minimum=0),
             ),
             catalog=CatalogSettings(
-                local_path=_optional_path(reader.text("CATALOG_LOCAL_PATH", "examples/catalog")),
+                local_path=_optional_path(reader.text("CATALOG_LOCAL_PATH", str(EXAMPLE_CATALOG))),
                 github_repo=reader.optional("CATALOG_GITHUB_REPO"),
                 github_branch=reader.text("CATALOG_GITHUB_BRANCH", "main"),
                 github_path=reader.text("CATALOG_GITHUB_PATH", ""),
@@ -178,6 +203,14 @@ class Settings:
             engine=_engine_settings(reader),
             github=GitHubSettings.from_environment(source),
             tracing=_tracing_settings(reader),
+            client=ClientSettings(
+                api_url=reader.optional("PAO_API_URL"), api_token=reader.optional("PAO_API_TOKEN")
+            ),
+            rehearsal=RehearsalSettings(
+                mode=reader.choice("PAO_REHEARSAL", "auto", ("auto", "on", "off")),
+                auto_progress=reader.choice("PAO_REHEARSAL_AUTO", "true", ("true", "false"))
+                == "true",
+            ),
             template_environment={name: source[name] for name in allow if name and name in source},
             log_level=reader.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=reader.choice("LOG_FORMAT", "text", ("text", "json")),
@@ -220,6 +253,8 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         sqs_endpoint_url=reader.optional("AWS_ENDPOINT_URL_SQS"),
         sqs_metrics_seconds=reader.integer("PAO_SQS_METRICS_SECONDS", 15, minimum=1),
         outbox_retention_hours=reader.integer("PAO_RETENTION_OUTBOX_HOURS", 24, minimum=1),
+        sqs_reconcile_seconds=reader.integer("PAO_SQS_RECONCILE_SECONDS", 60, minimum=1),
+        sqs_resend_after_seconds=reader.integer("PAO_SQS_RESEND_AFTER_SECONDS", 120, minimum=10),
         lease_seconds=reader.integer("PAO_JOB_LEASE_SECONDS", 300, minimum=5),
         concurrency=reader.integer("PAO_WORKER_CONCURRENCY", 4, minimum=1),
         default_action_timeout_seconds=timeout or None,
@@ -324,7 +359,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "2",
         "in-process copy of hot cache entries in front of Redis (0 disables); other instances' invalidations are seen within this bound",
     ),
-    ("CATALOG_LOCAL_PATH", "examples/catalog", "local catalog directory (empty to disable)"),
+    (
+        "CATALOG_LOCAL_PATH",
+        "the packaged example catalog",
+        "local catalog directory (empty to disable); the default is examples/catalog/ as installed with PAO, whatever the working directory",
+    ),
     (
         "CATALOG_LOCAL_WATCH_SECONDS",
         "2",
@@ -404,6 +443,16 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ),
     ("PAO_WORKER_METRICS_PORT", "", "`pao worker` serves Prometheus metrics on this port"),
     ("PAO_SERVE_WORKER", "true", "`pao serve` runs the worker in the same process"),
+    (
+        "PAO_REHEARSAL",
+        "auto",
+        "simulate JIRA, Terraform Cloud, GitHub Actions and REST targets not configured for real: auto (`pao serve` without DATABASE_URL), on (`pao serve` always) or off; never `pao api`/`pao worker`",
+    ),
+    (
+        "PAO_REHEARSAL_AUTO",
+        "true",
+        "simulated tickets and runs move on by themselves; false: they wait for `pao rehearsal resolve|reject|fail`",
+    ),
     ("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     (
         "PAO_TRACING",
@@ -455,6 +504,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "GitHub Enterprise Server; per-call timeout",
     ),
     (
+        "GITHUB_POLL_INTERVAL",
+        "30",
+        "seconds between polls of a workflow run (an item's pollIntervalSeconds overrides)",
+    ),
+    (
         "REST_API_ALLOWED_HOSTS / REST_API_DENIED_HOSTS / REST_API_ALLOW_PRIVATE",
         "",
         "rest-api SSRF guard: hosts exempt or refused (comma-separated); allow private addresses (never link-local or metadata)",
@@ -490,8 +544,8 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_BOT_CHECK_NAME", "PAO request validation", "name of the bot's check run"),
     (
         "PAO_API_URL / PAO_API_TOKEN",
-        "",
-        "Actions mode (`pao bot handle-event`): the PAO API to call",
+        "(the local `pao serve`)",
+        "the PAO API `pao requests` and Actions mode (`pao bot handle-event`) call, and its bearer token",
     ),
     (
         "AWS_ENDPOINT_URL_SECRETSMANAGER / PAO_SECRET_CACHE_SECONDS",

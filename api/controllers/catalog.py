@@ -4,14 +4,16 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 
 from api.auth import admin_only, catalog_owners
+from api.models import FORM_DOCUMENT_EXAMPLE, FormDocument, to_model
 from api.problems import problem_responses
 from orchestrator.catalog.service import SyncResult
 from orchestrator.errors import NotAvailable
-from orchestrator.forms import request_json_schema
+from orchestrator.form_document import form_document
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
 from orchestrator.services import Services
 
@@ -63,12 +65,22 @@ class CatalogController(Controller):
 
     @get(
         "/items/{item_id:str}/schema",
-        summary="JSON Schema of the item's request fields",
-        responses=problem_responses(404),
+        summary="The item's dynamic form, and the JSON Schema of its request fields",
+        description="What a portal renders the request form from: groups of fields with their "
+        "component, rules and options, the endpoint that validates a filled form, and "
+        "`jsonSchema` (2020-12) of the request's `fields` for clients that check locally.",
+        responses={
+            200: ResponseSpec(
+                FormDocument,
+                description="The form document",
+                examples=[Example(summary="PostgreSQL database", value=FORM_DOCUMENT_EXAMPLE)],
+            ),
+            **problem_responses(404),
+        },
     )
-    async def get_item_schema(self, services: Services, item_id: str) -> dict[str, Any]:
+    async def get_item_schema(self, services: Services, item_id: str) -> FormDocument:
         item, _ = await services.catalog.current(item_id)
-        return request_json_schema(item)
+        return to_model(form_document(item), FormDocument)
 
     @post(
         "/refresh",

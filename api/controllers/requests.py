@@ -1,50 +1,68 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.auth import policy_of, require_request
+from api.models import (
+    Decision,
+    EscalationView,
+    LogPage,
+    NewRequest,
+    RequestPage,
+    RequestStatus,
+    RequestView,
+    ValidationResult,
+    to_model,
+)
 from api.problems import OptionalBodyOperation, problem_responses
 from orchestrator.access import request_scope
-from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from orchestrator.errors import NotFound
+from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
+from orchestrator.requests.events import RequestEvent, StreamTiming, follow
 from orchestrator.requests.idempotency import submit_once
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.requests.service import Principal
 from orchestrator.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
 Status = Annotated[
     str | None,
     Parameter(
-        pattern="^(submitted|validating|queued|in_progress|completed|failed|aborted|escalated)$",
+        pattern="^(submitted|validating|awaiting_secret|queued|in_progress|completed|failed"
+        "|aborted|escalated)$",
         description="filter by status",
     ),
 ]
 
 
-class NewRequest(msgspec.Struct, forbid_unknown_fields=True):
-    catalog_item: Annotated[str, msgspec.Meta(pattern="^[a-z0-9]+(-[a-z0-9]+)*$", max_length=63)]
-    fields: dict[str, Any] = msgspec.field(default_factory=dict)
-    title: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    justification: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
-    catalog_version: str | None = None
-
-    def draft(self, source: str = "api") -> RequestDraft:
-        return RequestDraft(
-            catalog_item=self.catalog_item,
-            fields=self.fields,
-            title=self.title,
-            justification=self.justification,
-            source=source,
-            catalog_version=self.catalog_version,
-        )
+LastEventId = Annotated[
+    int | None,
+    Parameter(
+        header="Last-Event-ID",
+        ge=0,
+        description="resume after this event id (the last `log` event received)",
+    ),
+]
+STREAM_TIMING = StreamTiming()
+RETRY_MS = 2000  # how soon an EventSource reconnects after a dropped connection
 
 
-class Decision(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] = "no reason given"
+async def _sse(events: AsyncIterator[RequestEvent]) -> AsyncIterator[ServerSentEventMessage]:
+    try:
+        async for event in events:
+            if event.kind == "heartbeat":
+                yield ServerSentEventMessage(data=None, comment="heartbeat")
+                continue
+            data = msgspec.json.encode(event.data).decode()
+            yield ServerSentEventMessage(data=data, event=event.kind, id=event.id)
+    except NotFound:  # deleted while followed (retention): nothing more will come
+        yield ServerSentEventMessage(data='{"status": "deleted"}', event="end")
 
 
 IdempotencyKey = Annotated[
@@ -66,18 +84,16 @@ class RequestsController(Controller):
 
     @post(
         "/validate",
-        summary="Validate a request without submitting it",
+        summary="Validate a request without submitting it (old path)",
+        description="Deprecated alias of `POST /api/v1/validate/request`, kept for one release.",
         status_code=200,
         responses=problem_responses(413),
+        deprecated=True,
     )
-    async def validate(self, services: Services, data: NewRequest) -> dict[str, Any]:
-        outcome = await services.requests.validate(data.draft())
-        return {
-            "valid": outcome.valid,
-            "errors": outcome.errors,
-            "warnings": outcome.warnings,
-            "catalog_item_version": outcome.item.metadata.version if outcome.item else None,
-        }
+    async def validate_alias(
+        self, services: Services, data: NewRequest
+    ) -> Response[ValidationResult]:
+        return await validate_draft(services, data)
 
     @post(
         "/",
@@ -92,13 +108,14 @@ class RequestsController(Controller):
         correlation_id: str,
         data: NewRequest,
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[RequestView]:
         if idempotency_key is None:
-            return _created(await services.requests.submit(data.draft(), principal, correlation_id))
+            view = await services.requests.submit(data.draft(), principal, correlation_id)
+            return _created(view, data)
         outcome = await submit_once(
             services.requests, data.draft(), principal, correlation_id, idempotency_key
         )
-        response = _created(outcome.view, outcome.status)
+        response = _created(outcome.view, data, outcome.status)
         if outcome.replayed:
             response.headers["Idempotent-Replayed"] = "true"
         return response
@@ -114,7 +131,7 @@ class RequestsController(Controller):
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
         include_total: bool = False,
-    ) -> dict[str, Any]:
+    ) -> RequestPage:
         items, next_cursor, total = await services.requests.list_page(
             status=status,
             catalog_item=catalog_item,
@@ -124,16 +141,16 @@ class RequestsController(Controller):
             with_total=include_total,
             visible_to=request_scope(policy_of(services), principal).params(),
         )
-        return page(items, next_cursor, total, limit)
+        return to_model(page(items, next_cursor, total, limit), RequestPage)
 
     @get(
         "/{request_id:uuid}", summary="A request with its actions", responses=problem_responses(404)
     )
     async def detail(
         self, services: Services, principal: Principal, request_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> RequestView:
         await require_request(services, principal, request_id)
-        return await services.requests.detail(request_id)
+        return to_model(await services.requests.detail(request_id), RequestView)
 
     @get(
         "/{request_id:uuid}/status",
@@ -142,9 +159,9 @@ class RequestsController(Controller):
     )
     async def status(
         self, services: Services, principal: Principal, request_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> RequestStatus:
         await require_request(services, principal, request_id)
-        return await services.requests.status(request_id)
+        return to_model(await services.requests.status(request_id), RequestStatus)
 
     @get(
         "/{request_id:uuid}/logs",
@@ -158,14 +175,38 @@ class RequestsController(Controller):
         request_id: uuid.UUID,
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
-    ) -> dict[str, Any]:
+    ) -> LogPage:
         await require_request(services, principal, request_id)
-        from orchestrator.pagination import decode_cursor, encode_cursor
-
         after = int(decode_cursor(cursor, "after")["after"]) if cursor else 0
         entries, has_more = await services.requests.logs(request_id, after_id=after, limit=limit)
         next_cursor = encode_cursor({"after": entries[-1]["id"]}) if has_more and entries else None
-        return page(entries, next_cursor, None, limit)
+        return to_model(page(entries, next_cursor, None, limit), LogPage)
+
+    @get(
+        "/{request_id:uuid}/events",
+        summary="Follow a request live (Server-Sent Events)",
+        description=(
+            "`text/event-stream` of the request's events, in order: `status` (where it stands, "
+            "sent first and on every change), `log` (each step event, as `/logs` lists them; "
+            "its `id` is the log id), then `end` when the request reaches a terminal state "
+            "(`completed`, `aborted`, `escalated`), after which the stream closes. A comment "
+            "line is sent as a heartbeat while nothing happens. Resume after a dropped "
+            "connection with `Last-Event-ID` (EventSource sends it by itself): entries after "
+            "that id follow, none twice. The same permissions as `/logs`."
+        ),
+        media_type="text/event-stream",
+        responses=problem_responses(404),
+    )
+    async def events(
+        self,
+        services: Services,
+        principal: Principal,
+        request_id: uuid.UUID,
+        last_event_id: LastEventId = None,
+    ) -> ServerSentEvent:
+        await require_request(services, principal, request_id)
+        stream = follow(services.db, request_id, after_id=last_event_id or 0, timing=STREAM_TIMING)
+        return ServerSentEvent(_sse(stream), retry_duration=RETRY_MS)
 
     @post(
         "/{request_id:uuid}/retry",
@@ -179,9 +220,11 @@ class RequestsController(Controller):
     )
     async def retry(
         self, services: Services, principal: Principal, correlation_id: str, request_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> RequestView:
         await require_request(services, principal, request_id, "retry")
-        return await services.requests.retry(request_id, principal, correlation_id)
+        return to_model(
+            await services.requests.retry(request_id, principal, correlation_id), RequestView
+        )
 
     @post(
         "/{request_id:uuid}/abort",
@@ -197,10 +240,11 @@ class RequestsController(Controller):
         correlation_id: str,
         request_id: uuid.UUID,
         data: Decision | None = None,
-    ) -> dict[str, Any]:
+    ) -> RequestView:
         await require_request(services, principal, request_id, "abort")
         reason = data.reason if data else "no reason given"
-        return await services.requests.abort(request_id, principal, reason, correlation_id)
+        view = await services.requests.abort(request_id, principal, reason, correlation_id)
+        return to_model(view, RequestView)
 
     @post(
         "/{request_id:uuid}/escalate",
@@ -221,10 +265,11 @@ class RequestsController(Controller):
         correlation_id: str,
         request_id: uuid.UUID,
         data: Decision | None = None,
-    ) -> dict[str, Any]:
+    ) -> RequestView:
         await require_request(services, principal, request_id, "escalate")
         reason = data.reason if data else "no reason given"
-        return await services.requests.escalate(request_id, principal, reason, correlation_id)
+        view = await services.requests.escalate(request_id, principal, reason, correlation_id)
+        return to_model(view, RequestView)
 
     @get(
         "/{request_id:uuid}/escalation",
@@ -240,12 +285,43 @@ class RequestsController(Controller):
     )
     async def escalation(
         self, services: Services, principal: Principal, request_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> EscalationView:
         await require_request(services, principal, request_id)
-        return await services.requests.escalation(request_id)
+        return to_model(await services.requests.escalation(request_id), EscalationView)
 
 
-def _created(view: dict[str, Any], status: int = 201) -> Response[dict[str, Any]]:
-    return Response(
-        view, status_code=status, headers={"Location": f"/api/v1/requests/{view['id']}"}
+DEPRECATION = {
+    "Deprecation": "true",
+    "Warning": '299 pao "catalog_item/catalog_version are deprecated: send catalogItem/catalogVersion"',
+}
+
+
+@post(
+    "/api/v1/validate/request",
+    summary="Validate a request without submitting it",
+    description="The item's field rules, version and lifecycle, checked as `POST /api/v1/requests` "
+    "would check them; nothing is stored.",
+    status_code=200,
+    tags=["requests"],
+    responses=problem_responses(413),
+)
+async def validate_request(services: Services, data: NewRequest) -> Response[ValidationResult]:
+    return await validate_draft(services, data)
+
+
+async def validate_draft(services: Services, data: NewRequest) -> Response[ValidationResult]:
+    outcome = await services.requests.validate(data.draft())
+    result = ValidationResult(
+        valid=outcome.valid,
+        errors=outcome.errors,
+        warnings=outcome.warnings,
+        catalog_item_version=outcome.item.metadata.version if outcome.item else None,
     )
+    return Response(result, headers=DEPRECATION if data.uses_old_spelling else None)
+
+
+def _created(view: dict[str, Any], data: NewRequest, status: int = 201) -> Response[RequestView]:
+    headers = {"Location": f"/api/v1/requests/{view['id']}"}
+    if data.uses_old_spelling:
+        headers |= DEPRECATION
+    return Response(to_model(view, RequestView), status_code=status, headers=headers)

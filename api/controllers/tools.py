@@ -12,7 +12,7 @@ from api.auth import catalog_owners
 from api.problems import problem_responses
 from orchestrator.catalog.governance import change_permission
 from orchestrator.catalog.validator import CatalogValidator
-from orchestrator.engine.dry_run import describe_plan
+from orchestrator.engine.dry_run import describe_plan, plan_refusals
 from orchestrator.engine.executor import Registry
 from orchestrator.errors import ValidationFailed
 from orchestrator.forms import preview_form
@@ -100,4 +100,5 @@ class ToolsController(Controller):
         if data.templates is None and executors is not None:
             # What each action would send (dry run): the executors describe their calls.
             result["plan"] = describe_plan(executors, item, result["rendered"].get("actions", {}))
+            result["refusals"] = plan_refusals(result["plan"])
         return result

@@ -56,3 +56,14 @@ def describe_plan(
         except Exception as exc:  # a describe bug must not break the preview
             plan[action.id] = {"type": action.type, "error": f"{type(exc).__name__}: {exc}"}
     return plan
+
+
+def plan_refusals(plan: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What the executors said they would refuse (their description's ``error``: an SSRF guard,
+    an unknown JIRA instance, a system not configured ...), each naming the setting or field
+    that changes it: the dry run reports these before anything is submitted."""
+    return [
+        {"action": action_id, "type": str(described.get("type", "")), "message": str(error)}
+        for action_id, described in plan.items()
+        if isinstance(described, Mapping) and (error := described.get("error"))
+    ]

@@ -2,8 +2,11 @@
 
 Every job is a ``jobs`` row committed with the state change that needs it. When the queue
 backend is SQS, the connections carry ``pao.queue_outbox=on`` and a trigger on ``jobs`` adds an
-``outbox`` row in the same transaction; the outbox is sent to SQS after commit and again by a
-reconciler, so a crash between commit and send loses nothing (``orchestrator.engine.sqs_queue``).
+``outbox`` row in the same transaction. The outbox relay sends unsent rows to SQS after commit,
+so a crash between commit and send loses nothing (``orchestrator.engine.sqs_queue``); a message
+lost in SQS (queue purged or recreated, message expired) is found by the reconciler, which adds
+a new outbox row for a job due too long without a message on its way
+(``orchestrator.engine.reconciler``, with its bounds on how late such a job runs).
 
 A job's payload also carries the context of whoever enqueued it (``orchestrator.tracing``): the
 W3C ``traceparent`` when tracing is on, and the correlation id and user for the worker's logs.
@@ -12,13 +15,16 @@ W3C ``traceparent`` when tracing is on, and the correlation id and user for the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from psycopg.types.json import Jsonb
 
 from orchestrator.store.database import Connection
 from orchestrator.store.queries import QUERIES
 from orchestrator.tracing import with_job_context
+
+if TYPE_CHECKING:
+    from orchestrator.engine.pg_queue import Job
 
 RUN_ACTION: Final = "run-action"  # run a request's next action
 POLL_ACTION: Final = "poll-action"  # ask an executor about a pending action
@@ -53,6 +59,18 @@ async def enqueue_job(
     )
     row = await cur.fetchone()
     return int(row["id"]) if row is not None else None
+
+
+async def release_dedupe(conn: Connection, job: Job) -> None:
+    """The job in hand ends in the caller's transaction, but another delivery holds it now (this
+    delivery's lease ran out): it gives up its dedupe key, so the next step the caller enqueues
+    (``run:<request>``, the same key) is written instead of dropped. The other delivery finds
+    the action its job names recorded and stops; without this, both would end and the request
+    be stranded. A job naming no action keeps its key (its other delivery goes on)."""
+    await conn.execute(
+        QUERIES.queue_release_dedupe,
+        {"id": job.id, "worker_id": job.locked_by, "receives": job.receives},
+    )
 
 
 def notify_payload(request_id: Any, event: str, status: str, **extra: Any) -> dict[str, Any]:

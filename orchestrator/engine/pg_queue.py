@@ -20,9 +20,17 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.engine.dead_letters import fail_for_dead_letter
-from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, POLL_ACTION, RUN_ACTION, enqueue_job
+from orchestrator.engine.jobs import (
+    DEFAULT_MAX_RECEIVES,
+    POLL_ACTION,
+    RUN_ACTION,
+    enqueue_job,
+    release_dedupe,
+)
+from orchestrator.engine.reachability import Outages, Reachability
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE
 from orchestrator.store.database import Connection, Database
+from orchestrator.store.errors import StoreUnavailable
 from orchestrator.store.queries import QUERIES
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "POLL_ACTION", "RUN_ACTION", "Job", "PgQueue", "QueueDepth"]
@@ -76,8 +84,12 @@ class PgQueue:
         *,
         max_receives: int = DEFAULT_MAX_RECEIVES,
         sweep_seconds: float = 1.0,
+        database: Reachability | None = None,
     ) -> None:
+        """``database``: where PostgreSQL's answers (or their absence) are reported."""
         self.db = db
+        self.database = database or Reachability("PostgreSQL")
+        self.outages = Outages((StoreUnavailable, self.database))
         self.max_receives = max_receives
         self.sweep_seconds = sweep_seconds
         self._swept_at = float("-inf")
@@ -124,6 +136,7 @@ class PgQueue:
         }
         if time.monotonic() - self._swept_at < self.sweep_seconds:
             found = await self.db.fetch_one(None, QUERIES.queue_claim, params)
+            self.database.succeeded()
             if found is not None:
                 return Job.from_row(found)
         async with self.db.transaction(
@@ -137,13 +150,18 @@ class PgQueue:
                 cur = await conn.execute(QUERIES.queue_dead_letter_expired, {"kinds": list(kinds)})
                 for dead in await cur.fetchall():
                     await fail_for_dead_letter(conn, dead, dead["last_error"])
+        self.database.succeeded()
         return Job.from_row(row) if row is not None else None
 
     async def complete(self, job: Job, conn: Connection | None = None) -> bool:
         """Mark the job done (on ``conn`` to commit with a state change); False if this delivery
-        no longer holds it (already completed in the handler's transaction, reclaimed, dead)."""
+        no longer holds it (already completed in the handler's transaction, reclaimed, dead).
+        On ``conn``, a job another delivery holds gives up its dedupe key (``release_dedupe``)."""
         params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
-        return await self.db.fetch_one(conn, QUERIES.queue_complete, params) is not None
+        done = await self.db.fetch_one(conn, QUERIES.queue_complete, params) is not None
+        if not done and conn is not None:
+            await release_dedupe(conn, job)
+        return done
 
     async def still_held(self, job: Job, conn: Connection | None = None) -> bool:
         """Whether this delivery still holds the job's lease (False for a stale delivery whose
@@ -182,9 +200,12 @@ class PgQueue:
             return await cur.fetchone() is not None
 
     async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
-        """Extend the lease of a job still held by its worker; False when it was lost."""
+        """Extend the lease of a job still held by its worker; False when it was lost. Raises
+        ``StoreUnavailable`` when PostgreSQL does not answer (the worker tries again)."""
         params = {"id": job.id, "worker_id": job.locked_by, "lease_seconds": lease_seconds}
-        return await self.db.execute(None, QUERIES.queue_heartbeat, params) > 0
+        extended = await self.db.execute(None, QUERIES.queue_heartbeat, params) > 0
+        self.database.succeeded()
+        return extended
 
     async def depth(self) -> QueueDepth:
         row = await self.db.fetch_one(None, QUERIES.queue_depth)

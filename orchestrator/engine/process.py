@@ -9,7 +9,10 @@ through entry points, declared in pyproject.toml:
   handlers and notify listeners (the bot's webhook processing and status comments).
 
 The queue backend comes from ``EngineSettings.queue_backend``: ``postgres`` (PgQueue), or
-``sqs`` (SqsQueue), for which the pool also runs the outbox relay and the dead-letter drain.
+``sqs`` (SqsQueue), for which the pool also runs the outbox relay, the reconciler and the
+dead-letter drain (``sqs_queue.delivery_tasks``). The pool's workers and loops share one
+``Reachability`` per dependency (``pool.database``, ``pool.sqs``): an outage is one log line
+when it starts and one when it ends, and everyone backs off meanwhile.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from orchestrator.engine.notifier import Listener, Notifier
 from orchestrator.engine.observer import EngineObserver
 from orchestrator.engine.pg_queue import Job, PgQueue
 from orchestrator.engine.queue import Queue
+from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker, default_worker_id
 from orchestrator.services import Services
@@ -75,6 +79,8 @@ class WorkerPool:
         self.services = services
         self.metrics = metrics
         self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
+        self.database = Reachability("PostgreSQL")
+        self.sqs: Reachability | None = None
         self.queue = self._queue(sqs_client)
         defaults = ManualDefaults(
             jira_instance=settings.manual_jira_instance,
@@ -127,29 +133,27 @@ class WorkerPool:
         """The configured backend; for SQS, its relay and dead-letter drain run periodically."""
         settings = self.services.settings.engine
         if settings.queue_backend != "sqs":
-            return PgQueue(self.services.db)
-        from orchestrator.engine.sqs_queue import DeadLetterDrain, OutboxRelay, SqsQueue, sqs_client
+            return PgQueue(self.services.db, database=self.database)
+        from orchestrator.engine.sqs_queue import SqsQueue, delivery_tasks, queue_name, sqs_client
 
         if settings.sqs_queue_url is None:
             raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")
         client = client if client is not None else sqs_client(settings)
         db = self.services.db
+        self.sqs = Reachability(f"SQS queue {queue_name(settings.sqs_queue_url)}")
         queue = SqsQueue(
             db,
             client,
             settings.sqs_queue_url,
             dead_letter_queue_url=settings.sqs_dead_letter_queue_url,
             stats_max_age_seconds=settings.sqs_metrics_seconds,
+            reachability=self.sqs,
+            database=self.database,
         )
-        retention = settings.outbox_retention_hours * 3600.0
-        self.add_periodic(
-            OutboxRelay(db, client, settings.sqs_queue_url, retention_seconds=retention).run
-        )
-        if settings.sqs_dead_letter_queue_url is not None:
-            drain = DeadLetterDrain(db, client, settings.sqs_dead_letter_queue_url)
-            self.add_periodic(drain.run)
-        else:
-            log.warning("no SQS_DEAD_LETTER_QUEUE_URL: jobs SQS gives up on are not reported")
+        for task in delivery_tasks(
+            db, client, settings, reachability=self.sqs, database=self.database
+        ):
+            self.add_periodic(task)
         return queue
 
     def register(self, kind: str, handler: Callable[[Job], Awaitable[None]]) -> None:

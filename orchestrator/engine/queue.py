@@ -9,7 +9,11 @@ the same contract, so the engine's at-least-once reasoning holds on either:
 * ``still_held`` and ``complete`` accept the caller's connection, so a handler can check its
   lease and finish the job in the same transaction as the state change it records;
 * ``retry_later`` gives the job back (or dead-letters it after its last receive);
-* ``heartbeat`` extends the lease of long work.
+* ``heartbeat`` extends the lease of long work: True extended, False lost (another delivery
+  holds the job, or it is finished); an error means the backend could not be asked (the worker
+  tries again until the lease it last had runs out);
+* ``outages`` routes a failed call's error to the dependency that did not answer
+  (``orchestrator.engine.reachability``), for backoff and one log line per change.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, QueueDepth
+from orchestrator.engine.reachability import Outages
 from orchestrator.store.database import Connection
 
 __all__ = ["DEFAULT_LEASE_SECONDS", "Job", "Queue", "QueueDepth"]
@@ -25,6 +30,8 @@ __all__ = ["DEFAULT_LEASE_SECONDS", "Job", "Queue", "QueueDepth"]
 
 class Queue(Protocol):
     """What a queue backend offers the engine (see the module docstring)."""
+
+    outages: Outages
 
     async def enqueue(
         self,

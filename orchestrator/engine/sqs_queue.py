@@ -19,7 +19,15 @@ How a job travels:
 * ``SqsQueue.claim`` receives a message ``{"job_id", "kind"}`` and leases the job row (its
   ``locked_by`` names the worker, the message and its receipt handle), so ``still_held`` and
   ``complete`` inside the runner's transactions work exactly as with PgQueue. A message whose
-  job is finished, or that duplicates the delivery holding the job, is deleted and skipped.
+  job is finished, or that duplicates the delivery holding the job, is deleted and skipped; the
+  very message of a job whose table lease is live (its visibility ran out first: a heartbeat
+  could not reach SQS) is put back out of sight until the lease would end, never run twice.
+* ``heartbeat`` extends the table's lease, which is the lease, and the message's visibility;
+  SQS failing there only leaves the visibility as it was.
+* ``OutboxReconciler`` (``orchestrator.engine.reconciler``) writes a new outbox row for a job
+  due too long with no message on its way (a purged or recreated queue), with bounded delay.
+* While SQS does not answer, every caller backs off and the outage is one log line when it
+  starts and one when it ends (``orchestrator.engine.reachability``).
 * ``complete`` without a connection also deletes the message once the row is finished; a lost
   delete only redelivers a finished job, which is then dropped.
 * ``retry_later`` puts the row back and the message out of sight for the delay; after the last
@@ -47,19 +55,22 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from orchestrator.engine.dead_letters import fail_for_dead_letter
-from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, enqueue_job
+from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES, enqueue_job, release_dedupe
 from orchestrator.engine.outbox import DEFAULT_OUTBOX_RETENTION_SECONDS, prune_outbox
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job, QueueDepth
+from orchestrator.engine.reachability import Outages, Reachability, run_periodically
+from orchestrator.engine.reconciler import OutboxReconciler
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE
 from orchestrator.settings import EngineSettings
 from orchestrator.store.database import Connection, Database
+from orchestrator.store.errors import StoreUnavailable
 from orchestrator.store.queries import QUERIES
 
 __all__ = [
@@ -72,9 +83,11 @@ __all__ = [
     "SqsQueue",
     "SqsQueueDepth",
     "SqsQueueStats",
+    "delivery_tasks",
     "ensure_queues",
     "provision_queues",
     "queue_name",
+    "run_delivery",
     "sqs_client",
 ]
 
@@ -159,11 +172,48 @@ def _call_sync(client: Any, operation: str, target: str, **params: Any) -> dict[
     return reply
 
 
-async def _call(client: Any, operation: str, queue_url: str, **params: Any) -> dict[str, Any]:
-    """Run one SQS call in a thread; failures become ``SqsError`` naming the call and queue."""
-    return await asyncio.to_thread(
-        _call_sync, client, operation, queue_url, QueueUrl=queue_url, **params
-    )
+# SQS answered, but the queue cannot be used now (gone, overloaded, failing): an outage too.
+_UNAVAILABLE: Final = _NO_SUCH_QUEUE | frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestThrottled",
+        "ThrottlingException",
+        "KMS.ThrottlingException",
+    }
+)
+
+
+def unavailable(exc: SqsError) -> bool:
+    """Whether ``exc`` means SQS could not be used (no answer, or an outage answer) rather
+    than SQS refusing this one call (e.g. a receipt handle no longer valid)."""
+    return exc.code is None or exc.code in _UNAVAILABLE
+
+
+async def _call(
+    client: Any,
+    operation: str,
+    queue_url: str,
+    reachability: Reachability | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Run one SQS call in a thread; failures become ``SqsError`` naming the call and queue.
+    Each outcome is reported to ``reachability`` (one log line per change, not per call)."""
+    try:
+        reply = await asyncio.to_thread(
+            _call_sync, client, operation, queue_url, QueueUrl=queue_url, **params
+        )
+    except SqsError as exc:
+        if reachability is not None:
+            if unavailable(exc):
+                reachability.failed(exc, during=operation)
+            else:
+                reachability.succeeded()
+        raise
+    if reachability is not None:
+        reachability.succeeded()
+    return reply
 
 
 def queue_name(queue_url: str) -> str:
@@ -382,8 +432,9 @@ class SqsQueueStats:
             return None
         return max(0.0, self._clock() - self.counts.fetched_at)
 
-    async def read(self) -> SqsMessageCounts | None:
-        """The latest counts, re-read from SQS when older than ``max_age_seconds``."""
+    async def read(self, *, wait: bool = True) -> SqsMessageCounts | None:
+        """The latest counts, re-read from SQS when older than ``max_age_seconds`` (waiting
+        up to ``wait_seconds`` for that read unless ``wait`` is False, as readiness does)."""
         if self._task is not None and self._task.done():
             self._task = None
         now = self._clock()
@@ -392,9 +443,14 @@ class SqsQueueStats:
         ):
             self._attempted_at = now
             self._task = asyncio.create_task(self._fetch())
-        if self._task is not None:
+        if self._task is not None and wait:
             await asyncio.wait({self._task}, timeout=self.wait_seconds)
         return self.counts
+
+    @property
+    def reachable(self) -> bool:
+        """Whether SQS answered the last read (True before the first read ends)."""
+        return self.last_error is None
 
     async def settle(self) -> None:
         """Wait for a read in progress (at shutdown, and in tests)."""
@@ -473,11 +529,18 @@ class SqsQueue:
         max_receives: int = DEFAULT_MAX_RECEIVES,
         wait_seconds: int = 2,
         stats_max_age_seconds: float = STATS_MAX_AGE_SECONDS,
+        reachability: Reachability | None = None,
+        database: Reachability | None = None,
     ) -> None:
+        """``reachability``/``database``: where SQS's and PostgreSQL's answers (or their
+        absence) are reported (``orchestrator.engine.reachability``)."""
         self.db = db
         self.client = client
         self.queue_url = queue_url
         self.dead_letter_queue_url = dead_letter_queue_url
+        self.reachability = reachability or Reachability(f"SQS queue {queue_name(queue_url)}")
+        self.database = database or Reachability("PostgreSQL")
+        self.outages = Outages((SqsError, self.reachability), (StoreUnavailable, self.database))
         self.max_receives = max_receives
         self.wait_seconds = max(0, min(20, wait_seconds))  # a receive's long poll
         self.stats = SqsQueueStats(
@@ -568,12 +631,23 @@ class SqsQueue:
             elif row["kind"] not in kinds:
                 log.warning("job %s: no handler for kind %r in this worker", job_id, row["kind"])
             elif row["status"] == "running" and not row["lease_expired"]:
-                # Held by a live delivery: this message duplicates it (a relay resend), unless
-                # it is that very message, back after SQS's visibility ran out first.
+                # Held by a live delivery: this message duplicates it (a relay resend), or it
+                # is that very message, back because SQS's visibility ran out before the
+                # database lease (a heartbeat could not reach SQS). The database lease rules:
+                # the message goes out of sight until the lease would end, and is not run.
                 if holder is None or holder.message_id != message_id:
                     delete = True
                 else:
-                    leased = await self._take(conn, row, delivery, count, lease)
+                    hide_for = max(
+                        1, _seconds(row["lease_left_seconds"], SQS_MAX_VISIBILITY_SECONDS)
+                    )
+                    log.info(
+                        "job %s: its message came back while worker %s holds the job; put back "
+                        "for %ss",
+                        job_id,
+                        holder.worker_id,
+                        hide_for,
+                    )
             elif row["status"] == "running" and row["receives"] >= row["max_receives"]:
                 error = f"lease expired after {row['receives']} receives without completion"
                 if row["last_error"]:
@@ -588,6 +662,7 @@ class SqsQueue:
                 hide_for = _seconds(row["wait_seconds"], SQS_MAX_VISIBILITY_SECONDS)
             else:
                 leased = await self._take(conn, row, delivery, count, lease)
+        self.database.succeeded()
         if delete:
             await self._forget(self.queue_url, receipt)
         elif hide_for is not None:
@@ -620,11 +695,14 @@ class SqsQueue:
 
     async def complete(self, job: Job, conn: Connection | None = None) -> bool:
         """Mark the job done (on ``conn`` to commit with a state change); False if this delivery
-        no longer holds it. Without ``conn`` the message is deleted too once the job is
+        no longer holds it (then, on ``conn``, the job gives up its dedupe key: ``jobs.
+        release_dedupe``). Without ``conn`` the message is deleted too once the job is
         finished; with one, the worker's own ``complete`` after the handler deletes it."""
         params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
         row = await self.db.fetch_one(conn, QUERIES.sqs_complete, params)
         completed = bool(row is not None and row["completed"])
+        if not completed and conn is not None:
+            await release_dedupe(conn, job)
         finished = completed or row is None or row["status"] in (None, "done", "dead")
         if conn is None and finished:
             delivery = Delivery.of(job.locked_by)
@@ -684,9 +762,14 @@ class SqsQueue:
 
     async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
         """Extend the lease of a job still held by this delivery, in the table and in SQS;
-        False when it was lost."""
+        False when it was lost (the table says so). The table's lease is the lease: when SQS
+        cannot be reached (reported to ``reachability``) or refuses the receipt handle (the
+        message was received again and put back), the message may show up before the lease
+        ends, and a receive then puts it back (``claim``) instead of running it."""
         params = {"id": job.id, "worker_id": job.locked_by, "lease_seconds": lease_seconds}
-        if await self.db.execute(None, QUERIES.queue_heartbeat, params) == 0:
+        extended = await self.db.execute(None, QUERIES.queue_heartbeat, params)
+        self.database.succeeded()
+        if extended == 0:
             return False
         delivery = Delivery.of(job.locked_by)
         if delivery is None:
@@ -698,8 +781,7 @@ class SqsQueue:
                 VisibilityTimeout=_seconds(lease_seconds, SQS_MAX_VISIBILITY_SECONDS),
             )
         except SqsError as exc:
-            log.warning("job %s: its message's lease could not be extended: %s", job.id, exc)
-            return False
+            log.debug("job %s: its message's visibility stays as it is: %s", job.id, exc)
         return True
 
     async def depth(self) -> SqsQueueDepth:
@@ -721,18 +803,21 @@ class SqsQueue:
 
     async def _forget(self, queue_url: str, receipt: str) -> None:
         try:
-            await _call(self.client, "delete_message", queue_url, ReceiptHandle=receipt)
+            await _call(
+                self.client, "delete_message", queue_url, self.reachability, ReceiptHandle=receipt
+            )
         except SqsError as exc:  # it comes back, finds its job finished, and is deleted then
             log.warning("a finished job's message stays on %s: %s", queue_url, exc)
 
     async def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        return await _call(self.client, operation, self.queue_url, **params)
+        return await _call(self.client, operation, self.queue_url, self.reachability, **params)
 
 
 class OutboxRelay:
-    """Sends the outbox's unsent rows to SQS (see the module docstring); the worker pool runs
-    ``run`` every ``interval_seconds``. Every ``prune_interval_seconds`` it also deletes sent
-    rows older than ``retention_seconds`` (None: never), so the table stays small."""
+    """Sends the outbox's unsent rows to SQS (see the module docstring); every process that
+    enqueues runs ``run`` every ``interval_seconds`` (``delivery_tasks``). Every
+    ``prune_interval_seconds`` it also deletes sent rows older than ``retention_seconds``
+    (None: never), so the table stays small."""
 
     def __init__(
         self,
@@ -745,10 +830,14 @@ class OutboxRelay:
         retention_seconds: float | None = DEFAULT_OUTBOX_RETENTION_SECONDS,
         prune_interval_seconds: float = OUTBOX_PRUNE_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        reachability: Reachability | None = None,
+        database: Reachability | None = None,
     ) -> None:
         self.db = db
         self.client = client
         self.queue_url = queue_url
+        self.reachability = reachability or Reachability(f"SQS queue {queue_name(queue_url)}")
+        self.database = database or Reachability("PostgreSQL")
         self.send_ahead_seconds = max(0.0, min(float(SQS_MAX_DELAY_SECONDS), send_ahead_seconds))
         self.interval_seconds = interval_seconds
         self.retention_seconds = retention_seconds
@@ -797,6 +886,7 @@ class OutboxRelay:
                     self.client,
                     "send_message_batch",
                     self.queue_url,
+                    self.reachability,
                     Entries=[
                         {
                             "Id": str(r["id"]),
@@ -821,19 +911,23 @@ class OutboxRelay:
                 await conn.execute(QUERIES.sqs_outbox_mark_sent, {"ids": settled})
         return sent, len(settled), len(rows)
 
+    async def relay_and_prune(self) -> None:
+        """One round: send what is due, then prune when that is due too."""
+        await self.run_once()
+        await self.prune_if_due()
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set; a failed round is logged and tried again."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.warning("outbox relay to %s failed; retrying", self.queue_url, exc_info=True)
-            try:
-                await self.prune_if_due()
-            except Exception:
-                log.warning("pruning the sent outbox rows failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
+        """Relay until ``stop`` is set. While SQS or PostgreSQL does not answer, the relay backs
+        off and says so once (``orchestrator.engine.reachability``); unsent rows wait."""
+        await run_periodically(
+            self.relay_and_prune,
+            stop,
+            interval_seconds=self.interval_seconds,
+            what=f"outbox relay to {queue_name(self.queue_url)}",
+            outages=Outages((SqsError, self.reachability), (StoreUnavailable, self.database)),
+            touched=(self.database,),
+            logger=log,
+        )
 
 
 class DeadLetterDrain:
@@ -848,10 +942,16 @@ class DeadLetterDrain:
         *,
         interval_seconds: float = 5.0,
         visibility_seconds: int = 60,
+        reachability: Reachability | None = None,
+        database: Reachability | None = None,
     ) -> None:
         self.db = db
         self.client = client
         self.queue_url = dead_letter_queue_url
+        self.reachability = reachability or Reachability(
+            f"SQS queue {queue_name(dead_letter_queue_url)}"
+        )
+        self.database = database or Reachability("PostgreSQL")
         self.interval_seconds = interval_seconds
         self.visibility_seconds = visibility_seconds
 
@@ -863,6 +963,7 @@ class DeadLetterDrain:
                 self.client,
                 "receive_message",
                 self.queue_url,
+                self.reachability,
                 MaxNumberOfMessages=SQS_BATCH,
                 WaitTimeSeconds=0,
                 VisibilityTimeout=self.visibility_seconds,
@@ -915,6 +1016,7 @@ class DeadLetterDrain:
                 self.client,
                 "delete_message",
                 self.queue_url,
+                self.reachability,
                 ReceiptHandle=message["ReceiptHandle"],
             )
         except SqsError as exc:  # received again later: the job is dead by then, nothing to do
@@ -922,11 +1024,78 @@ class DeadLetterDrain:
         return dead
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Drain until ``stop`` is set; a failed round is logged and tried again."""
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.warning("draining %s failed; retrying", self.queue_url, exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
+        """Drain until ``stop`` is set, backing off while SQS or PostgreSQL does not answer."""
+        await run_periodically(
+            self.run_once,
+            stop,
+            interval_seconds=self.interval_seconds,
+            what=f"dead-letter drain of {queue_name(self.queue_url)}",
+            outages=Outages((SqsError, self.reachability), (StoreUnavailable, self.database)),
+            logger=log,
+        )
+
+
+def delivery_tasks(
+    db: Database,
+    client: Any,
+    settings: EngineSettings,
+    *,
+    reachability: Reachability,
+    database: Reachability,
+) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+    """What moves jobs between the outbox and SQS, each ``task(stop)``: the outbox relay, the
+    reconciler and, with a dead-letter queue, its drain. Every process that enqueues runs them
+    (the worker pool, and an API without one in-process), so no deployment strands the outbox;
+    several processes running them at once is safe (rows are locked, resends deduplicated)."""
+    if settings.sqs_queue_url is None:
+        raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")
+    relay = OutboxRelay(
+        db,
+        client,
+        settings.sqs_queue_url,
+        retention_seconds=settings.outbox_retention_hours * 3600.0,
+        reachability=reachability,
+        database=database,
+    )
+    reconciler = OutboxReconciler(
+        db,
+        interval_seconds=float(settings.sqs_reconcile_seconds),
+        resend_after_seconds=float(settings.sqs_resend_after_seconds),
+        database=database,
+    )
+    tasks: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [
+        relay.run,
+        reconciler.run,
+    ]
+    if settings.sqs_dead_letter_queue_url is not None:
+        drain = DeadLetterDrain(
+            db,
+            client,
+            settings.sqs_dead_letter_queue_url,
+            reachability=Reachability(
+                f"SQS queue {queue_name(settings.sqs_dead_letter_queue_url)}"
+            ),
+            database=database,
+        )
+        tasks.append(drain.run)
+    else:
+        log.warning("no SQS_DEAD_LETTER_QUEUE_URL: jobs SQS gives up on are not reported")
+    return tasks
+
+
+async def run_delivery(
+    db: Database, settings: EngineSettings, stop: asyncio.Event, *, client: Any | None = None
+) -> None:
+    """Run ``delivery_tasks`` until ``stop`` is set: for a process that enqueues jobs but runs
+    no worker pool (``pao api``, ``pao serve`` with ``PAO_SERVE_WORKER=false``)."""
+    if settings.sqs_queue_url is None:
+        raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")
+    tasks = delivery_tasks(
+        db,
+        client if client is not None else sqs_client(settings),
+        settings,
+        reachability=Reachability(f"SQS queue {queue_name(settings.sqs_queue_url)}"),
+        database=Reachability("PostgreSQL"),
+    )
+    log.info("outbox relay to %s runs in this process", queue_name(settings.sqs_queue_url))
+    await asyncio.gather(*(task(stop) for task in tasks))

@@ -6,6 +6,13 @@ kinds (webhook processing) are handlers the faces register at start-up. A handle
 gives the job back with a backoff delay; the queue dead-letters it after its last receive.
 While a handler runs, a heartbeat keeps the job's lease alive, and every log line carries the
 job's correlation id, request id and user (``orchestrator.tracing.job_scope``).
+
+Outages: a receive that fails because the queue's backend did not answer (SQS, PostgreSQL) is
+reported to that dependency (``queue.outages``: one log line when it becomes unreachable and
+one when it answers again) and the worker waits its backoff before the next try. A heartbeat
+that could not reach the backend is tried again with backoff until the lease it last had runs
+out (by the worker's clock): only then, or when the backend says another delivery holds the
+job, is the lease lost and the heartbeat stops.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from orchestrator.engine.backoff import Backoff
@@ -23,6 +31,7 @@ from orchestrator.engine.jobs import CANCEL_ACTION, ESCALATE, NOTIFY, POLL_ACTIO
 from orchestrator.engine.notifier import Notifier
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job
 from orchestrator.engine.queue import Queue
+from orchestrator.engine.reachability import OUTAGE_BACKOFF
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.tracing import job_scope, record_failure
 
@@ -47,13 +56,24 @@ class Worker:
         error_backoff: Backoff | None = None,
         notifier: Notifier | None = None,
         escalation: EscalationHandler | None = None,
+        heartbeat_seconds: float | None = None,
+        outage_backoff: Backoff = OUTAGE_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``heartbeat_seconds``: between beats (default a third of the lease, at least 1 s);
+        ``outage_backoff``: waits after failed receives and beats; ``clock``: the worker's
+        clock for when a lease it holds runs out."""
         self.queue = queue
         self.runner = runner
         self.worker_id = worker_id or default_worker_id()
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
         self.error_backoff = error_backoff or Backoff(base_seconds=5.0, cap_seconds=300.0)
+        self.heartbeat_seconds = (
+            heartbeat_seconds if heartbeat_seconds is not None else max(1.0, lease_seconds / 3.0)
+        )
+        self.outage_backoff = outage_backoff
+        self._clock = clock
         self.notifier = notifier or Notifier(runner.db, runner.registry)
         self.escalation = escalation or EscalationHandler(
             runner.db, runner.catalog, runner.registry, runner.manual_defaults
@@ -103,21 +123,64 @@ class Worker:
             await self.queue.complete(job)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Process jobs until ``stop`` is set; sleeps ``idle_seconds`` when the queue is empty."""
+        """Process jobs until ``stop`` is set; sleeps ``idle_seconds`` when the queue is empty,
+        and backs off while the queue's backend does not answer (see the module docstring)."""
+        unexpected = 0
         while not stop.is_set():
+            wait = self.idle_seconds
             try:
                 worked = await self.run_once()
-            except Exception:
-                log.exception("worker %s: claiming a job failed", self.worker_id)
+                unexpected = 0
+            except Exception as exc:
                 worked = False
+                dependency = self.queue.outages.route(exc)
+                if dependency is not None:
+                    wait = max(wait, dependency.failed(exc, during="receiving jobs"))
+                else:  # not an outage (a bug?): its traceback once, then quieter
+                    unexpected += 1
+                    if unexpected == 1:
+                        log.exception("worker %s: claiming a job failed", self.worker_id)
+                    else:
+                        log.debug("worker %s: claiming a job failed again: %s", self.worker_id, exc)
+                    wait = max(wait, self.outage_backoff.delay(unexpected))
             if not worked:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
 
     async def _heartbeat(self, job: Job) -> None:
-        interval = max(1.0, self.lease_seconds / 3.0)
+        """Extend the job's lease every ``heartbeat_seconds`` while its handler runs. A beat
+        that fails is tried again with backoff (never later than the lease allows) until the
+        lease last granted has run out; a beat the backend answers with "not yours" ends it."""
+        held_until = self._clock() + self.lease_seconds  # the claim's lease
+        failures = 0
+        wait = self.heartbeat_seconds
         while True:
-            await asyncio.sleep(interval)
-            if not await self.queue.heartbeat(job, self.lease_seconds):
+            await asyncio.sleep(wait)
+            asked_at = self._clock()
+            try:
+                extended = await self.queue.heartbeat(job, self.lease_seconds)
+            except Exception as exc:
+                failures += 1
+                dependency = self.queue.outages.route(exc)
+                if dependency is not None:
+                    dependency.failed(exc, during="extending a lease")
+                elif failures == 1:
+                    log.warning("job %s: its heartbeat failed: %s", job.id, exc)
+                left = held_until - self._clock()
+                if left <= 0:
+                    log.warning(
+                        "worker %s lost the lease of job %s: no heartbeat got through in %gs",
+                        self.worker_id,
+                        job.id,
+                        self.lease_seconds,
+                    )
+                    return
+                # the next try before the lease runs out, and soon enough to leave it a margin
+                wait = max(0.01, min(self.outage_backoff.delay(failures), left / 2.0))
+                continue
+            if not extended:
                 log.warning("worker %s lost the lease of job %s", self.worker_id, job.id)
                 return
+            held_until = asked_at + self.lease_seconds
+            failures = 0
+            wait = self.heartbeat_seconds

@@ -31,6 +31,7 @@ from orchestrator.errors import (
 )
 from orchestrator.forms import apply_defaults, validate_request_fields
 from orchestrator.pagination import decode_cursor, encode_cursor
+from orchestrator.requests import secrets as secrets_policy
 from orchestrator.requests.escalations import escalation_view
 from orchestrator.requests.states import ALLOWED_FROM, TERMINAL, TICKET_FROM, refusal
 from orchestrator.store.database import Connection, Database
@@ -74,6 +75,8 @@ class Validation:
     fields: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # secret fields a request from GitHub needs and must not carry: supplied through the API
+    pending_secrets: list[str] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -181,7 +184,15 @@ class RequestService:
                 f"{item.metadata.version}"
             )
         fields = apply_defaults(item, draft.fields)
-        for problem in validate_request_fields(item, fields):
+        from_github = draft.source in secrets_policy.GITHUB_SOURCES
+        if from_github:
+            for field_id in secrets_policy.given_secrets(item, fields):
+                outcome.errors.append(secrets_policy.secret_in_github_error(item, field_id))
+            problems = secrets_policy.issue_form_errors(item, fields)
+            outcome.pending_secrets = secrets_policy.pending_secrets(item, fields)
+        else:
+            problems = validate_request_fields(item, fields)
+        for problem in problems:
             outcome.errors.append(
                 {"pointer": problem.pointer, "field": problem.field_id, "message": problem.message}
             )
@@ -286,29 +297,101 @@ class RequestService:
                 correlation_id=correlation_id,
                 details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
             )
-            await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
-                QUERIES.insert_job,
-                {
-                    "kind": RUN_ACTION,
-                    "payload": Jsonb(
-                        with_job_context(
-                            {"request_id": str(request_id)},
-                            correlation_id=correlation_id,
-                            user=principal.email,
-                        )
-                    ),
-                    "request_id": request_id,
-                    "delay_seconds": 0,
-                    "max_receives": 3,
-                    "dedupe_key": f"run:{request_id}",
-                },
-            )
-            row = await self._move(conn, request_id, "queued", {"submitted"})
+            if outcome.pending_secrets:  # nothing runs until the requester supplies them
+                await log_event(
+                    conn,
+                    request_id,
+                    "awaiting_secret",
+                    "waiting for the requester to supply "
+                    + ", ".join(outcome.pending_secrets)
+                    + " through the PAO API",
+                    correlation_id=correlation_id,
+                )
+                await self._enqueue(  # the thread it came from shows what it waits for
+                    conn,
+                    NOTIFY,
+                    notify_payload(request_id, "awaiting_secret", "awaiting_secret"),
+                    request_id,
+                )
+                row = await self._move(conn, request_id, "awaiting_secret", {"submitted"})
+            else:
+                await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
+                    QUERIES.insert_job,
+                    {
+                        "kind": RUN_ACTION,
+                        "payload": Jsonb(
+                            with_job_context(
+                                {"request_id": str(request_id)},
+                                correlation_id=correlation_id,
+                                user=principal.email,
+                            )
+                        ),
+                        "request_id": request_id,
+                        "delay_seconds": 0,
+                        "max_receives": 3,
+                        "dedupe_key": f"run:{request_id}",
+                    },
+                )
+                row = await self._move(conn, request_id, "queued", {"submitted"})
         self.observer.request_status(item.id, "submitted", team_of(principal.teams))
         view = request_view(row)
         view["fields"] = masked
         view["warnings"] = outcome.warnings
+        if outcome.pending_secrets:
+            view["pending_secrets"] = list(outcome.pending_secrets)
         return view
+
+    async def supply_secrets(
+        self,
+        request_id: uuid.UUID,
+        principal: Principal,
+        values: dict[str, Any],
+        correlation_id: str,
+        *,
+        source: str = "api",
+    ) -> dict[str, Any]:
+        """The secrets a request in ``awaiting_secret`` waits for (the face checks that
+        ``principal`` is its requester): checked against the item's rules (errors never echo a
+        value), kept apart in ``request_secrets`` and the request queued, in one transaction."""
+        async with self._decision(principal, correlation_id, source) as conn:
+            row = await self._lock_for(conn, request_id, "supply_secret")
+            item = await self.catalog.version(int(row["catalog_version_id"]))
+            fields = dict(row["fields"] or {})
+            pending = secrets_policy.pending_secrets(item, fields)
+            problems = secrets_policy.supplied_secret_errors(item, fields, values, pending)
+            if problems:
+                raise ValidationFailed("the secrets are not valid", problems)
+            masked, secret_values = mask_fields(item, values)
+            await conn.execute(
+                QUERIES.secrets_store, {"request_id": request_id, "fields": Jsonb(secret_values)}
+            )
+            cur = await conn.execute(
+                QUERIES.secrets_release, {"id": request_id, "masked": Jsonb(masked)}
+            )
+            released = await cur.fetchone()
+            assert released is not None  # the row is locked in awaiting_secret
+            await self._enqueue(
+                conn,
+                RUN_ACTION,
+                with_job_context(
+                    {"request_id": str(request_id)},
+                    correlation_id=correlation_id,
+                    user=principal.email,
+                ),
+                request_id,
+                dedupe_key=f"run:{request_id}",
+            )
+            await self._enqueue(
+                conn, NOTIFY, notify_payload(request_id, "secrets_supplied", "queued"), request_id
+            )
+            await log_event(
+                conn,
+                request_id,
+                "secrets_supplied",
+                f"{', '.join(sorted(values))} supplied by {principal.email}; queued",
+                correlation_id=correlation_id,
+            )
+        return request_view(dict(released))
 
     async def _move(
         self, conn: AsyncConnection[Any], request_id: Any, status: str, from_statuses: set[str]

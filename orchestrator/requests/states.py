@@ -3,6 +3,11 @@
 One place for every transition, so the service's checks, the SQL guards (their
 ``from_statuses`` / ``from_tickets`` parameters come from here) and the error messages agree.
 
+A request from GitHub whose item needs a secret for the values given (a password field shown
+and required) starts in ``awaiting_secret`` instead of ``queued``: issues and pull requests are
+readable by many, so the secret is supplied by the requester through the API
+(``supply_secret``), which moves the request to ``queued``; it may be aborted meanwhile.
+
 An escalated request has a second, smaller state: its manual-support ticket's. The ticket is
 opened by a job after the decision commits, and that can fail (JIRA down, nothing configured),
 so "escalated" alone does not say whether people have been told. Decisions on an escalated
@@ -26,6 +31,7 @@ from typing import Any, Final, Literal
 RequestStatus = Literal[
     "submitted",
     "validating",
+    "awaiting_secret",
     "queued",
     "in_progress",
     "completed",
@@ -38,12 +44,19 @@ TicketState = Literal["pending", "created", "failed", "not_configured", "cancell
 # No automation runs for these (the status endpoint shows no current action).
 TERMINAL: Final = frozenset({"completed", "aborted", "escalated"})
 ACTIVE: Final = frozenset({"submitted", "validating", "queued", "in_progress"})
+# Accepted, but nothing runs until the requester supplies the item's secret through the API
+# (``PUT /api/v1/requests/{id}/secrets``); a request from GitHub never carries one.
+WAITING: Final = frozenset({"awaiting_secret"})
 
 # decision -> request states it may be taken from
 ALLOWED_FROM: Final[dict[str, frozenset[str]]] = {
     "retry": frozenset({"failed", "escalated"}),
-    "abort": frozenset({"submitted", "validating", "queued", "in_progress", "failed", "escalated"}),
+    "abort": frozenset(
+        {"submitted", "validating", "awaiting_secret", "queued", "in_progress", "failed"}
+        | {"escalated"}
+    ),
     "escalate": frozenset({"failed", "escalated"}),
+    "supply_secret": frozenset({"awaiting_secret"}),  # then: queued
 }
 
 # decision -> ticket states of an escalated request it may be taken from

@@ -21,6 +21,7 @@ data directory).
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import subprocess
 import warnings
@@ -36,6 +37,23 @@ from psycopg import sql
 
 DEFAULT_DATA_DIR = Path(".pao/pgdata")
 SERVER_USER = "postgres"  # the database superuser pgserver's initdb creates
+
+
+class _ChattyToDebug(logging.Filter):
+    """pgserver logs every initdb / pg_ctl command with its whole output at INFO: those records
+    become DEBUG (shown with LOG_LEVEL=DEBUG); its warnings and errors keep their level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def _quiet_pgserver() -> None:
+    pgserver_log = logging.getLogger("pgserver")
+    if not any(isinstance(f, _ChattyToDebug) for f in pgserver_log.filters):
+        pgserver_log.addFilter(_ChattyToDebug())
 
 
 class EmbeddedStartError(RuntimeError):
@@ -57,6 +75,7 @@ class EmbeddedPostgres:
         if self._server is not None:
             return self.url
         data_dir = self.data_dir.expanduser().resolve()
+        _quiet_pgserver()
         try:
             data_dir.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -260,7 +260,8 @@ def _check_ref(
         guess = _suggest(head, environment_names)
         return problem(
             "unknown-reference",
-            f"'{ref.text}' is not in the server's environment allow-list",
+            f"'{ref.text}' is not in the server's environment allow-list "
+            "(PAO_TEMPLATE_ENV_ALLOWLIST)",
             f"environment.{guess}" if guess else None,
         )
     if ref.scope == "outputs":

@@ -131,6 +131,11 @@ def _undefined(path: Path, depth: int, container: Any) -> UndefinedVariableError
         message = f"'{failing}' is not defined"
     if suggestion:
         message += f" (did you mean '{suggestion}'?)"
+    if path.root == "environment" and depth <= 1:
+        message += (
+            "; templates see only the environment variables listed in "
+            "PAO_TEMPLATE_ENV_ALLOWLIST (comma-separated), set where PAO runs"
+        )
     if depth < len(path.segments):
         message += f" while reading '{path.text}'"
     return UndefinedVariableError(message, path=failing, suggestion=suggestion)

@@ -68,8 +68,9 @@ async def test_item_detail_and_schema(client: httpx.AsyncClient) -> None:
     again = await client.get("/api/v1/catalog/items/database-postgresql-standard")
     assert again.content == response.content  # served from the cache, byte for byte
     schema = (await client.get("/api/v1/catalog/items/database-postgresql-standard/schema")).json()
-    assert schema["type"] == "object"
-    assert "properties" in schema
+    assert schema["catalogItemId"] == "database-postgresql-standard"  # the form document
+    assert schema["jsonSchema"]["type"] == "object"
+    assert "properties" in schema["jsonSchema"]
 
 
 async def test_unknown_item_is_a_problem_document(client: httpx.AsyncClient) -> None:

@@ -40,11 +40,15 @@ async def test_variables_include_the_dry_run_plan(services: Services) -> None:
     plan = response.json()["plan"]
     item, _ = await services.catalog.current("database-postgresql-standard")
     assert set(plan) == {a.id for a in item.fulfillment.actions}
+    terraform = next(a.id for a in item.fulfillment.actions if a.type == "terraform")
     for action in item.fulfillment.actions:
         described = plan[action.id]
         assert described["type"] == action.type
-        assert "error" not in described, described
-    terraform = next(a.id for a in item.fulfillment.actions if a.type == "terraform")
+        if action.id == terraform:  # nothing configured: what execute would refuse, said now
+            assert "TFC_TOKEN_REF" in described["error"], described
+        else:
+            assert "error" not in described, described
+    assert [r["action"] for r in response.json()["refusals"]] == [terraform]
     assert "orders-db" in str(plan[terraform])  # the rendered workspace/variables
 
 

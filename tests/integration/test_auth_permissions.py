@@ -109,8 +109,16 @@ async def call(world: World, endpoint: str, column: str) -> httpx.Response:
     """One cell: state-changing decisions act on a fresh request of the payments team."""
     method, path = endpoint.split(" ", 1)
     request_id = world.requests["payments"]
-    if path.endswith(("/abort", "/escalate", "/escalation")):
+    if path.endswith(("/abort", "/escalate", "/escalation", "/secrets", "/events")):
         request_id = await submit(world, "requester")
+    if path.endswith("/events"):  # a stream closes when its request ends: one that has ended
+        async with world.services.db.transaction() as conn:
+            await conn.execute("UPDATE requests SET status = 'aborted' WHERE id = %s", [request_id])
+    if path.endswith("/secrets"):  # as a request from GitHub waits for its secret
+        async with world.services.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE requests SET status = 'awaiting_secret' WHERE id = %s", [request_id]
+            )
     if path.endswith(("/escalate", "/escalation")):
         # As the engine leaves them: failed, or escalated with its ticket opened.
         escalated = path.endswith("/escalation")
@@ -129,10 +137,14 @@ async def call(world: World, endpoint: str, column: str) -> httpx.Response:
     body: dict[str, Any] | None = None
     if path in ("/api/v1/validate/catalog-item", "/api/v1/preview/form"):
         body = {"content": ITEM_FILE.read_text(), "path": ITEM_FILE.name}
-    elif path in ("/api/v1/test/variables", "/api/v1/requests/validate", "/api/v1/requests"):
+    elif path == "/api/v1/test/variables":
         body = {"catalog_item": ITEM, "fields": FIELDS}
+    elif path in ("/api/v1/validate/request", "/api/v1/requests/validate", "/api/v1/requests"):
+        body = {"catalogItem": ITEM, "fields": FIELDS}
     elif path.endswith(("/abort", "/escalate")):
         body = {"reason": "permission walk"}
+    elif path.endswith("/secrets"):
+        body = {"fields": {}}  # the walked request waits for nothing: released as it is
     return await world.client.request(method, url, json=body, headers=world.headers(column))
 
 

@@ -4,23 +4,29 @@ loopback fake, everything stateful through the real PAO API."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from api.app import create_app
 from bot.cli import UsageError, handle_event
+from orchestrator import forms
 from orchestrator.github_client import GitHubSettings, github_client
 from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
+from tests.fakes.github.issue_forms import Answer, render_issue_body
 from tests.integration import bot_harness as h
 from tests.integration.engine_harness import request_row, store_item
 
 pytestmark = pytest.mark.anyio
 ACTIONS_BOT = "github-actions[bot]"
+WORKFLOW = h.FIXTURES.parents[2] / ".github" / "workflows" / "request-bot.yml"
 NUMBER = 5
 
 
@@ -73,17 +79,20 @@ async def test_slash_command_in_actions_mode_goes_through_the_api(
     event = h.payload("issue_comment.created")  # recorded by GitHub, repository renamed
     event["issue"]["number"] = NUMBER
     event["comment"]["body"] = "/abort not needed any more"
+    event["comment"]["id"] = talk.add_comment(h.REPO, NUMBER, "/abort", user="Codertocat").id
 
     outsider = await run(services, world, env_for(world, "issue_comment", record(tmp_path, event)))
     assert outsider == "1 command(s) answered"
-    assert "sorry @Codertocat" in talk.bot_comments(h.REPO, NUMBER)[-1].body
+    refusal = talk.bot_comments(h.REPO, NUMBER)[-1].body
+    assert "Sorry @Codertocat, you may not do this" in refusal  # the same words as App mode
+    assert "`acme/dba` team" in refusal  # the owning team is consulted in Actions mode too
     assert (await request_row(services, str(view["id"])))["status"] == "queued"
 
     talk.add_team_member("acme", "platform-ops", "Codertocat")
     await run(services, world, env_for(world, "issue_comment", record(tmp_path, event)))
     reply = talk.bot_comments(h.REPO, NUMBER)[-1].body
     assert reply.startswith("> /abort not needed any more")
-    assert "abort done" in reply
+    assert "aborted (not needed any more)" in reply
     row = await request_row(services, str(view["id"]))
     assert row["status"] == "aborted"
     assert row["abort_reason"] == "not needed any more"
@@ -122,3 +131,68 @@ async def test_pull_request_preview_in_actions_mode(
     assert [a["start_line"] for a in check.annotations] == [5]
     [preview] = world.talk.bot_comments(h.REPO, 2)
     assert "<!-- pao:preview -->" in preview.body
+
+
+async def test_issue_form_in_actions_mode_is_submitted_and_followed_after_the_run(
+    services: Services, world: h.GitHubWorld, tmp_path: Path
+) -> None:
+    """``issues`` events are handled like in App mode; a scheduled run keeps the status, labels,
+    summary and close coming after the submitting workflow ended."""
+    await store_item(services, h.database_item())
+    item, _ = await services.catalog.current(h.ITEM_ID)
+    form = forms.issue_form(item)
+    answers: dict[str, Answer] = {"instanceName": "orders-db", "size": [1], "backups": [True]}
+    body = render_issue_body(form, answers, edited=True)
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title=form["title"] + "Orders", body=body, user="Codertocat",
+                   labels=form["labels"])  # fmt: skip
+    event = h.payload("issues.opened")
+    event["issue"].update(number=NUMBER, title=form["title"] + "Orders", body=body)
+    event["issue"]["labels"] = [{**event["issue"]["labels"][0], "name": n} for n in form["labels"]]
+
+    done = await run(services, world, env_for(world, "issues", record(tmp_path, event)))
+    assert done.startswith("submitted request ")
+    [request] = await services.db.fetch_all(None, "SELECT * FROM requests")
+    assert request["fields"]["size"] == "medium"
+    assert request["fields"]["backups"] is True
+    assert request["source"] == "api"  # the API records its own face; see X-PAO-On-Behalf-Of
+    issue = talk.issues[(h.REPO, NUMBER)]
+    assert "pao:in-progress" in issue.labels
+    status = [c for c in talk.bot_comments(h.REPO, NUMBER) if "<!-- pao:status" in c.body]
+    assert len(status) == 1
+    assert "**queued**" in status[0].body
+
+    again = await run(services, world, env_for(world, "issues", record(tmp_path, event)))
+    assert again == "issue already submitted"  # a re-run does not submit twice
+
+    await services.db.execute(
+        None, "UPDATE requests SET status = 'completed' WHERE id = %(id)s", {"id": request["id"]}
+    )
+    refresh = {**env_for(world, "schedule", record(tmp_path, {})), "GITHUB_REPOSITORY": h.REPO}
+    assert await run(services, world, refresh) == "refreshed 1 thread(s)"
+    assert issue.state == "closed"
+    assert "pao:completed" in issue.labels
+    assert "pao:in-progress" not in issue.labels
+    comments = talk.bot_comments(h.REPO, NUMBER)
+    assert [c.id for c in comments if "<!-- pao:status" in c.body] == [status[0].id]
+    assert "**completed**" in next(c.body for c in comments if "<!-- pao:status" in c.body)
+    assert len([c for c in comments if "<!-- pao:summary" in c.body]) == 1
+    assert await run(services, world, refresh) == "refreshed 0 thread(s)"
+
+
+def test_the_request_bot_workflow_handles_issue_forms_and_refreshes() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers["issues"]["types"] == ["opened", "edited", "labeled", "reopened"]
+    assert "schedule" in triggers
+    assert workflow["permissions"]["issues"] == "write"
+    step = workflow["jobs"]["handle"]["steps"][-1]
+    assert step["run"] == "pao bot handle-event"
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed")
+def test_the_workflows_pass_actionlint() -> None:
+    done = subprocess.run(
+        ["actionlint", str(WORKFLOW)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -3,6 +3,7 @@ go through the real webhook route, router and engine; the author fixes errors by
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from bot.app import Bot
+from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from tests.fakes.rest_target import RestTarget, serve_rest_target
@@ -149,3 +151,53 @@ async def test_issues_without_the_form_label_are_left_alone(
     await drain(worker)
     assert world.talk.thread(h.REPO, NUMBER) == []
     assert await requests_of(services) == []
+
+
+async def test_racing_and_redelivered_notifications_produce_each_effect_once(
+    services: Services,
+    world: h.GitHubWorld,
+    hook: httpx.AsyncClient,
+    worker: Worker,
+    bot: Bot,
+) -> None:
+    """Two ``notify`` jobs of one completed request on two workers, and a third redelivered:
+    one summary, one label write, one close."""
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title="x", body="", user="Codertocat", labels=LABELS)
+    await h.deliver(hook, "issues", issue_event("opened", form_body("orders-db")))
+    await drain(worker)
+    [request] = await requests_of(services)
+    issue = talk.issues[(h.REPO, NUMBER)]
+    assert issue.state == "closed"
+    # Back to the moment before the first notification of the completion was handled.
+    issue.state = "open"
+    issue.labels = [*LABELS, "pao:in-progress"]
+    for comment in list(talk.thread(h.REPO, NUMBER)):
+        if "<!-- pao:summary" in comment.body:
+            del talk.comments[comment.id]
+    before = len(world.gh.seen())
+    job = Job(
+        id=0,
+        kind="notify",
+        payload={"request_id": str(request["id"])},
+        request_id=request["id"],
+        receives=1,
+        max_receives=3,
+        locked_by=None,
+        locked_until=None,
+    )
+    handle = bot.notifications.handle
+    await asyncio.gather(handle(job), handle(job), handle(job))
+
+    calls = world.gh.seen()[before:]
+    issue_path = f"/repos/{h.REPO}/issues/{NUMBER}"
+    summaries = [c for c in talk.bot_comments(h.REPO, NUMBER) if "<!-- pao:summary" in c.body]
+    assert len(summaries) == 1
+    assert [c.method for c in calls if c.path == issue_path + "/comments"].count("POST") == 1
+    assert len([c for c in calls if c.path == issue_path and c.method == "PATCH"]) == 1
+    assert len([c for c in calls if c.path == issue_path + "/labels" and c.method == "POST"]) == 1
+    assert issue.state == "closed"
+    assert "pao:completed" in issue.labels
+    assert "pao:in-progress" not in issue.labels
+    assert calls
+    assert all(c.headers.get("x-github-api-version") == "2022-11-28" for c in calls)

@@ -35,8 +35,8 @@ catalogItem: {h.ITEM_ID}
 fields:
   instanceName: orders-db
   size: medium
-  adminPassword: {SECRET_VALUE}
 """
+LEAKY = VALID + f"  adminPassword: {SECRET_VALUE}\n"  # a secret written in a request file
 INVALID = f"""\
 apiVersion: pao/v1
 kind: ServiceRequest
@@ -143,6 +143,7 @@ async def test_preview_annotates_problems_at_their_lines_and_updates_one_comment
         {
             "requests/payments/orders.yaml": VALID,
             "requests/payments/bad.yaml": INVALID,
+            "requests/payments/leaky.yaml": LEAKY,
             "README.md": "docs",
         },
     )
@@ -168,14 +169,21 @@ async def test_preview_annotates_problems_at_their_lines_and_updates_one_comment
     assert "fulfilled within 2d" in preview.body
     assert '"name": "db-orders-db"' in preview.body  # the rendered plan
     assert '"owner": "Codertocat@users.noreply.github.com"' in preview.body
-    assert "****" in preview.body
+    # Secrets never travel in a pull request: refused at their line, never echoed.
+    [leak] = [a for a in run.annotations if a["path"] == "requests/payments/leaky.yaml"]
+    assert (leak["start_line"], leak["annotation_level"]) == (7, "failure")
+    assert "must not be written in a pull request" in leak["message"]
     assert SECRET_VALUE not in preview.body
     assert SECRET_VALUE not in (run.summary or "")
+    assert SECRET_VALUE not in json.dumps(run.annotations)
 
     fixed = git.commit(
         h.REPO,
         f"request-{NUMBER}",
-        {"requests/payments/bad.yaml": VALID.replace("orders-db", "ledger-db")},
+        {
+            "requests/payments/bad.yaml": VALID.replace("orders-db", "ledger-db"),
+            "requests/payments/leaky.yaml": None,
+        },
         "fix",
     )
     world.talk.pulls[(h.REPO, NUMBER)].head_sha = fixed
@@ -201,7 +209,7 @@ async def test_more_than_fifty_annotations_go_out_in_batches(
     await drain(worker)
     [run] = world.talk.runs_for(h.REPO, head)
     assert len(run.annotations) == 60
-    assert sorted(a["start_line"] for a in run.annotations) == list(range(8, 68))
+    assert sorted(a["start_line"] for a in run.annotations) == list(range(7, 67))
     assert len(world.gh.seen(f"/repos/{h.REPO}/check-runs/{run.id}", "PATCH")) == 1
 
 
@@ -250,7 +258,7 @@ async def test_merge_submits_once_then_failure_retry_and_escalate(
     [request] = await services.db.fetch_all(None, "SELECT * FROM requests")
     request_id = str(request["id"])
     assert request["source"] == "github-pr"
-    assert request["fields"]["adminPassword"] == "****"
+    assert "adminPassword" not in request["fields"]  # never from a pull request
     [link] = await services.db.fetch_all(None, "SELECT * FROM request_links")
     assert (link["kind"], link["repository"], link["number"], link["path"]) == (
         "pull_request",
@@ -272,8 +280,9 @@ async def test_merge_submits_once_then_failure_retry_and_escalate(
     assert refusal.startswith("> /retry")
     assert "Sorry @mallory" in refusal
     assert "@Codertocat" in refusal
-    assert "@acme/dba" in refusal
-    assert "@acme/platform-ops" in refusal
+    assert "`acme/dba` team" in refusal  # teams named, never @-mentioned
+    assert "`acme/platform-ops` team" in refusal
+    assert "@acme/" not in refusal
     assert talk.reactions == []
     assert (await request_row(services, request_id))["status"] == "failed"
     assert len(target.seen("/api/v2/resources", "POST")) == 1
@@ -366,3 +375,24 @@ async def test_rerun_all_checks_validates_again(
     [run] = world.talk.runs_for(h.REPO, head)
     assert run.conclusion == "success"
     assert len(world.talk.bot_comments(h.REPO, NUMBER)) == 1
+
+
+async def test_request_files_named_with_hash_or_question_mark_are_read(
+    services: Services, world: h.GitHubWorld, git: Any, hook: httpx.AsyncClient, worker: Worker
+) -> None:
+    """Unescaped, ``#`` starts a fragment and ``?`` a query: GitHub answers 404."""
+    files: dict[str, str | None] = {
+        "requests/db #1.yaml": VALID.replace("orders-db", "first-db"),
+        "requests/why?.yaml": VALID.replace("orders-db", "second-db"),
+        "requests/100%.yaml": VALID.replace("orders-db", "third-db"),
+    }
+    head = open_pull(world, git, files)
+    await h.deliver(hook, "pull_request", pr_event("opened", head))
+    await drain(worker)
+    [run] = world.talk.runs_for(h.REPO, head)
+    assert run.conclusion == "success"
+    [preview] = world.talk.bot_comments(h.REPO, NUMBER)
+    for name in ("first-db", "second-db", "third-db"):
+        assert f"db-{name}" in preview.body
+    fetched = {c.path for c in world.gh.seen(method="GET") if "/contents/" in c.path}
+    assert fetched == {f"/repos/{h.REPO}/contents/{path}" for path in files}

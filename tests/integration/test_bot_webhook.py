@@ -104,12 +104,25 @@ async def test_a_rotated_secret_is_still_accepted(
     assert len(await webhook_jobs(services)) == 1
 
 
-async def test_unknown_events_and_bad_bodies_are_refused(
-    services: Services, hook: httpx.AsyncClient
+@pytest.mark.parametrize(
+    "event", ["installation", "installation_repositories", "check_run", "workflow_run", "fork"]
+)
+async def test_events_pao_does_not_handle_are_acknowledged_not_stored(
+    services: Services, hook: httpx.AsyncClient, event: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unknown = await h.deliver(hook, "fork", {"action": "created"})
-    assert unknown.status_code == 400
-    assert "fork" in unknown.json()["detail"]
+    """GitHub sends an App ``installation`` events unasked: a 4xx shows as a failed delivery."""
+    with caplog.at_level("INFO", logger="bot.webhook"):
+        answer = await h.deliver(hook, event, {"action": "created"}, delivery_id=f"d-{event}")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ignored", "event": event, "delivery": f"d-{event}"}
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.webhook"] == [
+        f"webhook {event} delivery d-{event} ignored: PAO does not handle it"
+    ]
+    assert await deliveries(services) == {}
+    assert await webhook_jobs(services) == []
+
+
+async def test_bad_bodies_are_refused(services: Services, hook: httpx.AsyncClient) -> None:
     garbage = await h.deliver(hook, "pull_request", b"{not json")
     assert garbage.status_code == 400
     listed = await h.deliver(hook, "pull_request", b"[1, 2]")
@@ -138,8 +151,8 @@ async def test_duplicates_are_not_processed_twice_and_failed_ones_are_redelivere
         h.REPO, 2, head_sha="ec26c3e57ca3a959ca5aad62de7213c562f8c821", user="Codertocat", files=[]
     )
     files = f"/repos/{h.REPO}/pulls/2/files"
-    gone = Reply(404, {"message": "Not Found"})
-    world.gh.script("GET", files, gone, gone, gone)  # every receive of the job fails
+    refused = Reply(403, {"message": "Resource not accessible by integration"})
+    world.gh.script("GET", files, refused, refused, refused)  # every receive of the job fails
     body = h.payload("pull_request.opened")
 
     first = await h.deliver(hook, "pull_request", body, delivery_id="d-1")
@@ -153,7 +166,7 @@ async def test_duplicates_are_not_processed_twice_and_failed_ones_are_redelivere
     row = (await deliveries(services))["d-1"]
     assert row["status"] == "failed"
     assert row["attempts"] == 3
-    assert "404" in str(row["error"]) or "Not Found" in str(row["error"])
+    assert "403" in str(row["error"])
     assert len(world.gh.seen(files, "GET")) == 3
 
     redelivered = await h.deliver(hook, "pull_request", body, delivery_id="d-1")
@@ -167,6 +180,31 @@ async def test_duplicates_are_not_processed_twice_and_failed_ones_are_redelivere
     assert after.json()["status"] == "duplicate"
     assert await drain(worker) == 0
     assert len(world.gh.seen(files, "GET")) == 4
+
+
+async def test_a_repository_gone_is_one_log_line_not_a_failed_job(
+    services: Services,
+    world: h.GitHubWorld,
+    bot: Bot,
+    hook: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = make_worker(services, Registry())
+    bot.register(worker)
+    files = f"/repos/{h.REPO}/pulls/2/files"  # no such pull request or repository: 404
+    with caplog.at_level("INFO"):
+        await h.deliver(hook, "pull_request", h.payload("pull_request.opened"), delivery_id="d-g")
+        await drain(worker)
+    row = (await deliveries(services))["d-g"]
+    assert row["status"] == "ignored"
+    assert row["attempts"] == 1
+    assert len(world.gh.seen(files, "GET")) == 1  # not retried
+    warnings = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+    assert [r.getMessage() for r in warnings] == [
+        f"GitHub answers 404 for repository {h.REPO}: delivery d-g (pull_request) dropped"
+    ]
+    assert not any(r.exc_info for r in caplog.records)
+    assert (await services.db.fetch_all(None, "SELECT * FROM jobs WHERE status = 'dead'")) == []
 
 
 async def test_events_without_handlers_are_marked_ignored(

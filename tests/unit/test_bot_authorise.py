@@ -32,6 +32,8 @@ def fake() -> Iterator[tuple[FakeGitHub, ConversationArea, str]]:
     talk.add_team_member("platform", "ops", "bob")
     talk.set_permission(REPO, "carol", "admin")
     talk.set_permission(REPO, "dave", "write")
+    talk.set_permission(REPO, "erin", "maintain")  # the REST ``permission`` says "write"
+    talk.set_permission(REPO, "frank", "triage")
     with gh.serve() as url:
         yield gh, talk, url
 
@@ -54,13 +56,17 @@ async def test_requester_owner_team_operators_and_maintainers(
     assert await allowed("alice")  # owning team
     assert await allowed("bob")  # operator team in another org
     assert await allowed("carol")  # repository admin
+    assert await allowed("erin")  # Maintain role, read from ``role_name``
     assert not await allowed("dave")  # write access is not enough
+    assert not await allowed("frank")
     refusal = await auth.authorise(
         login="dave", repo=REPO, requester_login="Octocat", owner_team="dba"
     )
     assert "@Octocat" in refusal.reason
-    assert "@acme/dba" in refusal.reason
-    assert "@platform/ops" in refusal.reason
+    assert "`acme/dba` team" in refusal.reason  # named, never @-mentioned
+    assert "`platform/ops` team" in refusal.reason
+    assert "@acme" not in refusal.reason
+    assert "@platform" not in refusal.reason
 
     probes = len(gh.seen("/orgs/acme/teams/dba/memberships/dave"))
     assert probes == 1

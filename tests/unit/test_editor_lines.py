@@ -12,6 +12,7 @@ from actions.jira_ticket import JiraSettingsError, parse_instances
 from orchestrator.catalog.codeowners import CodeOwners
 from orchestrator.catalog.yaml_loader import YamlLoadError, load_yaml
 from orchestrator.editor_lines import LineIndex, line_count, position, split_lines
+from orchestrator.issue_forms import sections
 
 BREAKISH = "\x85\u2028\u2029\x0b\x0c\x1c\x1d\x1e"
 texts = st.lists(st.sampled_from(["\n", "\r", "\r\n", *BREAKISH, "a", "b", " "]), max_size=60).map(
@@ -68,3 +69,10 @@ def test_json_settings_errors_count_lone_carriage_returns() -> None:
     with pytest.raises(JiraSettingsError, match="line 3 column 1"):
         parse_instances('{\r"a":\r}')
     assert position('{\r"a":\r}', 7) == (3, 1)
+
+
+def test_issue_form_sections_split_at_lone_carriage_returns() -> None:
+    from tests.unit.test_issue_forms import item
+
+    answers, _ = sections(item(), "### Name\rorders\r### Size\r\nSmall\u2028x")
+    assert answers == {"name": "orders", "size": "Small\u2028x"}

@@ -14,6 +14,7 @@ import yaml
 from orchestrator import forms
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.cli import main
+from orchestrator.issue_forms import parse_issue_form
 from tests.unit.test_templating_analysis import item_document
 from tests.unit.test_templating_engine import ROOT, example_catalog, example_item
 
@@ -257,7 +258,7 @@ def test_issue_answers_map_back_to_valid_fields() -> None:
         "### CPU Quota (cores)\n\n2.5\n\n### Memory Quota (GiB)\n\n_No response_\n\n"
         "### Admin Groups\n\ndata-eng, sre\n"
     )
-    fields = forms.fields_from_issue_form(item, body)
+    fields = parse_issue_form(item, body).fields
     assert fields == {
         "namespace": "data-clickstream",
         "cluster": "eks-prod-euw1",

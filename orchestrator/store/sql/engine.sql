@@ -45,6 +45,17 @@ WHERE id = %(id)s AND status = 'running' AND locked_by = %(worker_id)s
   AND receives = %(receives)s
 RETURNING id;
 
+-- name: queue_release_dedupe
+-- The job in hand ends in the caller's transaction but another delivery holds it now (this
+-- worker's lease ran out and it was received again): the job gives up its dedupe key, so the
+-- next step the caller enqueues in the same transaction is not swallowed by it. The other
+-- delivery then finds the action its job names already recorded, and stops. A job naming no
+-- action (a request's first job) keeps its key: its other delivery goes on with the chain.
+UPDATE jobs SET dedupe_key = NULL
+WHERE id = %(id)s AND status IN ('ready', 'running') AND dedupe_key IS NOT NULL
+  AND payload ? 'action_id'
+  AND (locked_by IS DISTINCT FROM %(worker_id)s OR receives <> %(receives)s);
+
 -- name: queue_still_held
 SELECT (status = 'running' AND locked_by = %(worker_id)s AND receives = %(receives)s) AS held
 FROM jobs WHERE id = %(id)s;

@@ -12,10 +12,12 @@ WHERE id = %(id)s
 RETURNING *;
 
 -- name: sqs_job_for_message
--- The job a message names, locked, with whether it is due and whether its lease ran out.
+-- The job a message names, locked, with whether it is due and whether its lease ran out (and
+-- how much of it is left).
 SELECT j.*, j.run_after <= now() + make_interval(secs => %(tolerance_seconds)s) AS due,
        GREATEST(0, EXTRACT(EPOCH FROM j.run_after - now()))::float8 AS wait_seconds,
-       (j.locked_until IS NULL OR j.locked_until <= now()) AS lease_expired
+       (j.locked_until IS NULL OR j.locked_until <= now()) AS lease_expired,
+       GREATEST(0, EXTRACT(EPOCH FROM j.locked_until - now()))::float8 AS lease_left_seconds
 FROM jobs j WHERE j.id = %(id)s
 FOR UPDATE;
 
@@ -79,3 +81,32 @@ WHERE sent_at < now() - make_interval(secs => %(retention_seconds)s);
 INSERT INTO outbox (job_id, body)
 SELECT id, jsonb_build_object('job_id', id, 'kind', kind, 'delay', 0)
 FROM jobs WHERE id = %(id)s;
+
+-- name: sqs_reconcile
+-- The reconciler (orchestrator/engine/reconciler.py): jobs that should have been received by
+-- now and whose message may be gone (queue purged, deleted or recreated, message expired) get a
+-- new outbox row, which the relay sends. "Should have been received": ready and due for more
+-- than resend_after_seconds, or running with a lease that ran out that long ago (SQS would
+-- have shown the message again). "May be gone": no unsent outbox row and none sent within
+-- resend_after_seconds. One reconciler at a time (a transaction advisory lock); a resend
+-- whose original message was not gone is a duplicate, which a receive drops.
+WITH turn AS (
+    SELECT pg_try_advisory_xact_lock(hashtext('pao:sqs-reconcile')) AS mine
+), lost AS (
+    SELECT j.id, j.kind FROM jobs j, turn
+    WHERE turn.mine
+      AND ((j.status = 'ready'
+            AND j.run_after <= now() - make_interval(secs => %(resend_after_seconds)s))
+           OR (j.status = 'running'
+               AND j.locked_until <= now() - make_interval(secs => %(resend_after_seconds)s)))
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox o
+          WHERE o.job_id = j.id
+            AND (o.sent_at IS NULL
+                 OR o.sent_at > now() - make_interval(secs => %(resend_after_seconds)s)))
+    ORDER BY j.run_after, j.id
+    LIMIT %(limit)s
+)
+INSERT INTO outbox (job_id, body)
+SELECT id, jsonb_build_object('job_id', id, 'kind', kind, 'delay', 0) FROM lost
+RETURNING job_id;

@@ -113,6 +113,7 @@ class ConversationArea:
         self._run_ids = itertools.count(4_000_001)
         gh.route("GET", REPO + r"/pulls/(?P<number>\d+)", self._get_pull)
         gh.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self._pull_files)
+        gh.route("GET", REPO + r"/issues", self._list_issues)
         gh.route("GET", ISSUE, self._get_issue)
         gh.route("PATCH", ISSUE, self._patch_issue)
         gh.route("GET", ISSUE + r"/comments", self._list_comments)
@@ -234,6 +235,31 @@ class ConversationArea:
             "user": user(issue.user),
             "labels": [{"name": name} for name in issue.labels],
         }
+
+    def _list_issues(self, request: Recorded, owner: str, repo: str) -> Reply:
+        """``GET /repos/{owner}/{repo}/issues``: pull requests included (they carry a
+        ``pull_request`` key), ``labels`` a comma-separated list all of which must be present,
+        ``state`` open (default), closed or all; 30 per page unless ``per_page``."""
+        wanted = [n for n in (request.arg("labels") or "").split(",") if n]
+        state = request.arg("state") or "open"
+        page, size = int(request.arg("page") or 1), int(request.arg("per_page") or 30)
+        with self.gh.lock:
+            found = [
+                issue
+                for (name, _), issue in sorted(self.issues.items(), key=lambda kv: -kv[0][1])
+                if name == f"{owner}/{repo}"
+                and (state == "all" or issue.state == state)
+                and all(label in issue.labels for label in wanted)
+            ]
+            rows = []
+            for issue in found[(page - 1) * size : page * size]:
+                row = self._issue_json(issue)
+                if issue.is_pull:
+                    row["pull_request"] = {
+                        "url": f"https://api.github.com/repos/{owner}/{repo}/pulls/{issue.number}"
+                    }
+                rows.append(row)
+        return Reply(200, rows)
 
     def _get_issue(self, request: Recorded, owner: str, repo: str, number: str) -> Reply:
         issue = self._issue(owner, repo, number)
@@ -422,5 +448,8 @@ class ConversationArea:
         return Reply(200, {"state": "active", "role": "member", "url": request.path})
 
     def _permission(self, request: Recorded, owner: str, repo: str, login: str) -> Reply:
-        permission = self.permissions.get((f"{owner}/{repo}", login.lower()), "none")
-        return Reply(200, {"permission": permission, "role_name": permission, "user": user(login)})
+        role = self.permissions.get((f"{owner}/{repo}", login.lower()), "none")
+        # GitHub's documented mapping: ``permission`` is the legacy field (maintain -> write,
+        # triage -> read, custom roles -> their base); ``role_name`` is the role itself.
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return Reply(200, {"permission": legacy, "role_name": role, "user": user(login)})

@@ -1,0 +1,125 @@
+"""`pao requests …` against a real `pao serve` (rehearsal on): submit, preview, list, show, logs,
+watch in plain mode and through a pseudo-terminal, and the operator decisions."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.integration.serve_process import ROOT, Served, serve
+
+DB_REQUEST = ROOT / "examples" / "requests" / "team-payments" / "orders-db.yaml"
+ACCESS_REQUEST = ROOT / "examples" / "requests" / "access" / "jdoe-postgres-prod-readwrite.yaml"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def pao(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PAO_API_URL": served.url}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "requests", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def watch_in_a_terminal(served: Served, request_id: str) -> tuple[int, str]:
+    """`pao requests watch` with its output on a pseudo-terminal, as a person sees it."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PAO_API_URL": served.url, "TERM": "xterm"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "requests", "watch", request_id],
+        env=env,
+        stdout=terminal,
+        stderr=terminal,
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(terminal)
+    chunks = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process exited
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=30)
+    os.close(controller)
+    return code, b"".join(chunks).decode(errors="replace")
+
+
+def test_submit_watch_and_read_a_request(database_url: str, tmp_path: Path) -> None:
+    with serve(database_url, tmp_path) as served:
+        preview = pao(served, "preview", str(DB_REQUEST))
+        assert preview.returncode == 0, preview.stderr + preview.stdout
+        assert "valid:" in preview.stdout
+        assert "provision (terraform)" in preview.stdout  # the dry run: what would be sent
+
+        submitted = pao(served, "submit", str(DB_REQUEST))
+        assert submitted.returncode == 0, submitted.stderr
+        request_id = UUID.search(submitted.stdout).group(0)  # type: ignore[union-attr]
+
+        plain = pao(served, "watch", request_id, "--interval", "0.2")
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        assert "\x1b[" not in plain.stdout  # no terminal: one line per change, no redrawing
+        lines = plain.stdout.splitlines()
+        assert f"{request_id} database-postgresql-standard: completed" in lines
+        assert any(line.startswith("✔ provision") for line in lines), lines
+        assert any(line.startswith("✔ register") for line in lines), lines
+
+        second = pao(served, "submit", str(ACCESS_REQUEST))
+        second_id = UUID.search(second.stdout).group(0)  # type: ignore[union-attr]
+        code, screen = watch_in_a_terminal(served, second_id)
+        assert code == 0, screen
+        assert "\x1b[" in screen  # redrawn in place
+        last_frame = screen.rsplit("\x1b[", 1)[-1]  # what stays on the screen
+        assert f"{second_id} access-grant-production: completed" in last_frame, screen
+
+        listed = pao(served, "list")
+        assert listed.returncode == 0
+        assert request_id in listed.stdout
+        assert second_id in listed.stdout
+        shown = pao(served, "show", request_id)
+        assert "status: completed" in shown.stdout
+        logs = pao(served, "logs", request_id)
+        assert "[provision]" in logs.stdout
+
+
+def test_a_failed_request_ends_the_watch_with_1_and_is_aborted(
+    database_url: str, tmp_path: Path
+) -> None:
+    with serve(database_url, tmp_path, {"PAO_REHEARSAL_AUTO": "false"}) as served:
+        submitted = pao(served, "submit", str(ACCESS_REQUEST))
+        request_id = UUID.search(submitted.stdout).group(0)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60
+        tickets: list[dict[str, str]] = []
+        while not tickets and time.monotonic() < deadline:
+            tickets = httpx.get(f"{served.url}/rehearsal/control", timeout=10).json()["jira"]
+            time.sleep(0.3)
+        httpx.post(f"{served.url}/rehearsal/control/jira/{tickets[0]['ref']}/reject", timeout=10)
+        watched = pao(served, "watch", request_id, "--interval", "0.2")
+        assert watched.returncode == 1, watched.stdout + watched.stderr
+        assert "failed" in watched.stdout
+
+        aborted = pao(served, "abort", request_id, "--reason", "rejected by security")
+        assert aborted.returncode == 0, aborted.stderr
+        assert "aborted" in pao(served, "show", request_id).stdout
+        refused = pao(served, "retry", request_id)
+        assert refused.returncode == 1
+        assert "HTTP 409" in refused.stderr
