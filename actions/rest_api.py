@@ -18,9 +18,9 @@ the catalog item sets one itself), and the safety rails:
 - A response size cap (1 MiB by default): a larger body is a non-retryable failure.
 
 Results: an expected status (default any 2xx) completes with the configured ``outputs``
-(extracted from the JSON body, see ``actions.extract``) plus ``status_code``. 429 and 5xx are
-retryable (Retry-After honoured), other statuses are not; connection errors and timeouts are
-retryable. With ``async``, the call returns ``Pending`` on the status URL, and each poll GETs it
+(extracted from the JSON body: grammar in ``orchestrator.expressions``, evaluation in
+``actions.extract``) plus ``status_code``. 429 and 5xx are retryable (Retry-After honoured),
+other statuses are not; connection errors and timeouts are retryable. With ``async``, the call returns ``Pending`` on the status URL, and each poll GETs it
 until ``failureWhen`` (checked first) or ``successWhen`` is truthy; outputs are then extracted
 from the final status document.
 
@@ -44,7 +44,7 @@ from urllib.parse import quote, quote_plus, urljoin, urlsplit
 
 import httpx
 
-from actions.extract import ExpressionError, compile_expression
+from actions.extract import evaluate, truthy
 from actions.failures import Permanent as _Permanent
 from actions.failures import Retryable as _Retryable
 
@@ -53,6 +53,7 @@ from actions.secrets import SecretError as SecretError
 from actions.secrets import SecretResolver as SecretResolver
 from orchestrator.engine.backoff import parse_retry_after
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Failed, Pending
+from orchestrator.expressions import ExpressionError, compile_expression
 from orchestrator.redaction import scrub as _redact
 from orchestrator.redaction import scrub_value as _redact_any
 
@@ -266,7 +267,7 @@ class RestApiExecutor:
                 details={"status_code": response.status_code, "method": method, "url": url},
             )
         document = response.json()
-        outputs = {name: expr.search(document) for name, expr in expressions["outputs"].items()}
+        outputs = {name: evaluate(expr, document) for name, expr in expressions["outputs"].items()}
         outputs["status_code"] = response.status_code
         return Completed(
             outputs=outputs,
@@ -287,14 +288,16 @@ class RestApiExecutor:
         document = response.json()
         details = {"status_code": response.status_code, "method": "GET", "url": status_url}
         failure = expressions.get("failure")
-        if failure is not None and failure.truthy(document):
+        if failure is not None and truthy(failure, document):
             raise _Permanent(
                 f"async status reports failure ({async_config.get('failureWhen')}) at "
                 f"{status_url}: {response.excerpt()}",
                 details,
             )
-        if expressions["success"].truthy(document):
-            outputs = {name: expr.search(document) for name, expr in expressions["outputs"].items()}
+        if truthy(expressions["success"], document):
+            outputs = {
+                name: evaluate(expr, document) for name, expr in expressions["outputs"].items()
+            }
             outputs["status_code"] = response.status_code
             return Completed(outputs=outputs, details=details)
         return Pending(

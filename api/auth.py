@@ -10,6 +10,13 @@ document, and the GitHub webhook, which proves itself by its signature):
   signed ``sts:GetCallerIdentity`` PAO replays to STS (``orchestrator.identity.aws_iam``);
   refused, replayed, stale or unmapped identities get 401, an STS that cannot answer 503.
 
+Acting for someone: a credential with role ``bot`` (the Actions-mode bot's token) may name the
+GitHub user it acts for in ``X-PAO-On-Behalf-Of: <email>``, and where a request came from in
+``X-PAO-Source: github-pr|github-issue``. The caller then is that user (no teams: the API knows
+no directory of GitHub users), the bot credential its ``agent`` (the audit row's ``agent``
+column). Any other credential sending either header gets 403 naming the role; in mode ``none``
+the local admin holds every role, so the headers are honoured there too.
+
 Authorisation is decided by ``orchestrator.access``; here it is mapped to HTTP: 401 without
 valid credentials, 403 when authenticated but not allowed, 404 for a request of another team
 (its existence is not revealed: the answer is the same as for an id that does not exist).
@@ -23,15 +30,19 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, NoReturn
 
 import httpx
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Headers
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
     ServiceUnavailableException,
     TooManyRequestsException,
+    ValidationException,
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -39,6 +50,7 @@ from litestar.types import Receive, Scope, Send
 
 from api.request_context import random_id
 from orchestrator.access import (
+    BOT,
     AccessPolicy,
     can_administer,
     can_decide,
@@ -57,7 +69,8 @@ from orchestrator.identity.aws_iam import (
 )
 from orchestrator.identity.tokens import TokenStore
 from orchestrator.observability import bind
-from orchestrator.requests.service import Principal
+from orchestrator.requests.secrets import GITHUB_SOURCES
+from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
 from orchestrator.store.queries import QUERIES
 
@@ -75,6 +88,9 @@ _PUBLIC = re.compile("|".join(PUBLIC_PATHS))
 EXCLUDE_OPT_KEY = "exclude_from_auth"  # a handler with this opt set is public too
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao"'}
 IAM_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="pao", error="invalid_token"'}
+ON_BEHALF_OF = "X-PAO-On-Behalf-Of"
+SOURCE = "X-PAO-Source"
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$")
 log = logging.getLogger(__name__)
 
 
@@ -125,6 +141,8 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         ):
             correlation_id = scope.get("state", {}).get("correlation_id")
             bind(correlation_id=correlation_id, request_id=random_id(), user=principal.email)
+            if any(name in _STATED for name, _ in scope.get("headers", ())):
+                principal = acting_principal(Headers.from_scope(scope), principal, local=True)
             scope["user"] = principal
             scope["auth"] = "none"
         await self.app(scope, receive, send)
@@ -138,6 +156,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         if mode == "none":  # ``__call__`` handles this mode itself; kept for completeness
             principal = local_admin(services)
             bind(correlation_id=correlation_id, request_id=random_id(), user=principal.email)
+            principal = acting_principal(connection.headers, principal, local=True)
             return AuthenticationResult(user=principal, auth="none")
         bind(correlation_id=correlation_id, request_id=random_id(), user="-")
         if mode == "aws-iam":
@@ -145,11 +164,11 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         else:
             principal = await self._token(connection, services)
         bind(user=principal.email)
-        if connection.scope.get("method") in WRITE_METHODS:
+        if connection.scope.get("method") in WRITE_METHODS:  # counted per credential
             _limiter(connection, services.settings.auth.write_rate_per_minute).check(
                 principal.email
             )
-        return AuthenticationResult(user=principal, auth=mode)
+        return AuthenticationResult(user=acting_principal(connection.headers, principal), auth=mode)
 
     async def _iam(
         self, connection: ASGIConnection[Any, Any, Any, Any], services: Services
@@ -208,6 +227,51 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_STATED = frozenset({ON_BEHALF_OF.lower().encode(), SOURCE.lower().encode()})
+
+
+def acting_principal(
+    headers: Mapping[str, str], credential: Principal, *, local: bool = False
+) -> Principal:
+    """The principal a call acts as: ``credential`` itself, or the user it names in
+    ``X-PAO-On-Behalf-Of`` (with ``credential`` as the agent) and the source it states in
+    ``X-PAO-Source``. Only a credential with role ``bot`` may send them (``local``: the local
+    admin of mode ``none``, who holds every role); any other gets 403 naming the role.
+    Empty headers count as sent: a client that means to state nothing sends nothing."""
+    user = headers.get(ON_BEHALF_OF)
+    source = headers.get(SOURCE)
+    if user is None and source is None:
+        return credential
+    if not local and BOT not in credential.roles:
+        sent = ON_BEHALF_OF if user is not None else SOURCE
+        raise PermissionDeniedException(
+            f"{sent} is accepted only from a credential with role '{BOT}' "
+            f"(pao tokens create --roles {BOT})"
+        )
+    if source is not None and source not in GITHUB_SOURCES:
+        _bad_header(SOURCE, f"must be one of {', '.join(sorted(GITHUB_SOURCES))}")
+    if user is None:
+        return replace(credential, source=source)
+    user = user.strip()
+    if len(user) > 254 or not _EMAIL.match(user):
+        _bad_header(ON_BEHALF_OF, "must be the email address of the user acted for")
+    bind(user=user, agent=credential.email)
+    # The API has no directory of GitHub users: the user acted for has no teams and no roles
+    # of their own; ``require_request`` also consults the agent (see there).
+    return Principal(email=user, agent=credential, source=source)
+
+
+def _bad_header(name: str, message: str) -> NoReturn:
+    raise ValidationException(
+        f"header {name} {message}",
+        extra=[{"source": "header", "key": name, "message": message}],
+    )
+
+
+def stated_draft(draft: RequestDraft, principal: Principal) -> RequestDraft:
+    """``draft`` with the source a bot credential stated (``X-PAO-Source``), so GitHub's rules
+    (secret fields wait in ``awaiting_secret``) apply as when the App submits it."""
+    return replace(draft, source=principal.source) if principal.source else draft
 
 
 class WriteRateLimiter:
@@ -309,7 +373,13 @@ async def require_request(
         row = await cur.fetchone()
     policy = policy_of(services)
     owner = row["owner_team"] if row is not None else None
-    if row is None or not can_read_request(policy, principal, row, owner):
+    # Acting for a user, a bot credential may do what the user may, or what it may itself: a
+    # bot token with role operator decides for whoever the bot's GitHub rule allowed (as the
+    # App does), one with role bot alone only for the requester.
+    acting = [principal] + ([principal.agent] if principal.agent is not None else [])
+    if row is None or not any(can_read_request(policy, p, row, owner) for p in acting):
         raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
-    if decision is not None and not can_decide(policy, principal, row, owner, decision):
+    if decision is not None and not any(
+        can_decide(policy, p, row, owner, decision) for p in acting
+    ):
         raise PermissionDeniedException(f"you may not {decision} this request")

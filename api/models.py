@@ -15,6 +15,7 @@ import msgspec
 from litestar.openapi.spec import OpenAPI, Schema
 
 from orchestrator.requests.service import RequestDraft
+from orchestrator.requests.states import RequestStatus as StatusName
 
 T = TypeVar("T")
 
@@ -52,17 +53,7 @@ Fields = Annotated[
 Timestamp = Annotated[str, msgspec.Meta(examples=["2026-12-07T18:20:00.123456+00:00"])]
 RequestId = Annotated[str, msgspec.Meta(examples=["5b0c8f9e-6d0a-4f5e-9a43-2f1d8c7b6a10"])]
 Status = Annotated[
-    Literal[
-        "submitted",
-        "validating",
-        "awaiting_secret",
-        "queued",
-        "in_progress",
-        "completed",
-        "failed",
-        "aborted",
-        "escalated",
-    ],
+    StatusName,  # the state machine's own list: one place for the states
     msgspec.Meta(examples=["in_progress"]),
 ]
 DEPRECATED_ALIASES: dict[str, str] = {
@@ -422,6 +413,332 @@ FORM_DOCUMENT_EXAMPLE: dict[str, Any] = {
 }
 
 
+# -- catalog ------------------------------------------------------------------------------------
+
+Lifecycle = Annotated[Literal["active", "deprecated", "retired"], msgspec.Meta(examples=["active"])]
+
+
+class CatalogItemSummary(msgspec.Struct, kw_only=True):
+    """A catalog item as the catalog list shows it."""
+
+    id: ItemId
+    name: Annotated[str, msgspec.Meta(examples=["PostgreSQL Database"])]
+    description: Annotated[str, msgspec.Meta(examples=["Managed PostgreSQL instance with backups"])]
+    category: Annotated[str, msgspec.Meta(examples=["databases"])]
+    owner_team: Annotated[str, msgspec.Meta(examples=["platform-data"])]
+    tags: Annotated[list[str], msgspec.Meta(examples=[["postgresql", "database"]])]
+    version: Annotated[str, msgspec.Meta(examples=["1.4.0"])]
+    lifecycle: Lifecycle
+
+
+class CatalogItemDetail(CatalogItemSummary, kw_only=True):
+    """A catalog item with where it came from and its full definition (the YAML as JSON)."""
+
+    source_path: Annotated[str, msgspec.Meta(examples=["catalog/databases/postgresql.yaml"])]
+    git_sha: Annotated[
+        str | None, msgspec.Meta(examples=["9fceb02d0ae598e95dc970b74767f19372d61af8"])
+    ]
+    updated_at: Timestamp
+    definition: Annotated[
+        dict[str, Any],
+        msgspec.Meta(
+            description="the catalog item document (`apiVersion`, `kind`, `metadata`, `form`, "
+            "`fulfillment`, ...), as the catalog schema defines it",
+            examples=[
+                {
+                    "apiVersion": "pao/v1",
+                    "kind": "CatalogItem",
+                    "metadata": {"id": "database-postgresql-standard", "version": "1.4.0"},
+                }
+            ],
+        ),
+    ]
+
+
+class CatalogPage(msgspec.Struct):
+    """A page of active catalog items, ordered by id."""
+
+    items: list[CatalogItemSummary]
+    pagination: Pagination
+
+
+class CatalogIssue(msgspec.Struct, omit_defaults=True):
+    """A problem in a catalog file, located by line, column and JSON pointer."""
+
+    file: Annotated[str, msgspec.Meta(examples=["catalog/databases/postgresql.yaml"])]
+    line: Annotated[int, msgspec.Meta(examples=[12])]
+    column: Annotated[int, msgspec.Meta(examples=[7])]
+    code: Annotated[str, msgspec.Meta(examples=["schema"])]
+    message: Annotated[str, msgspec.Meta(examples=["'size' is not one of the options"])]
+    pointer: Annotated[str, msgspec.Meta(examples=["/form/groups/0/fields/1/default"])]
+    severity: Literal["error", "warning"]
+    extra: Annotated[
+        dict[str, Any] | msgspec.UnsetType,
+        msgspec.Meta(description="more about the problem, when there is more"),
+    ] = msgspec.UNSET
+
+
+class CatalogSyncResult(msgspec.Struct):
+    """What a sync of the local catalog directory stored, left and deactivated."""
+
+    files: Annotated[int, msgspec.Meta(examples=[12])]
+    stored: Annotated[list[str], msgspec.Meta(examples=[["database-postgresql-standard"]])]
+    unchanged: Annotated[list[str], msgspec.Meta(examples=[["cache-redis-standard"]])]
+    deactivated: list[str]
+    errors: list[CatalogIssue]
+
+
+class GitHubSyncReport(msgspec.Struct, omit_defaults=True):
+    """What one sync of the GitHub catalog repository did."""
+
+    source: Annotated[str, msgspec.Meta(examples=["acme/service-catalog@main"])]
+    changed: bool
+    commit_sha: Annotated[
+        str | None, msgspec.Meta(examples=["9fceb02d0ae598e95dc970b74767f19372d61af8"])
+    ]
+    fetched: list[str]
+    deleted: list[str]
+    github_requests: Annotated[int, msgspec.Meta(examples=[3])]
+    deferred_seconds: float | None
+    error: str | None
+    result: CatalogSyncResult | None = None
+
+
+class StoredValidationError(msgspec.Struct):
+    """A problem the last sync found in a catalog file (the file keeps its last valid version)."""
+
+    source_path: Annotated[str, msgspec.Meta(examples=["catalog/databases/postgresql.yaml"])]
+    line: Annotated[int, msgspec.Meta(examples=[12])]
+    column: Annotated[int, msgspec.Meta(examples=[7])]
+    code: Annotated[str, msgspec.Meta(examples=["schema"])]
+    message: Annotated[str, msgspec.Meta(examples=["'size' is not one of the options"])]
+    pointer: Annotated[str, msgspec.Meta(examples=["/form/groups/0/fields/1/default"])]
+    severity: Literal["error", "warning"]
+    git_sha: str | None
+    created_at: Timestamp
+
+
+class ValidationErrorList(msgspec.Struct):
+    """Every problem the last sync found, by file and position."""
+
+    items: list[StoredValidationError]
+    count: Annotated[int, msgspec.Meta(examples=[1])]
+
+
+# -- system -------------------------------------------------------------------------------------
+
+
+class Liveness(msgspec.Struct):
+    """The process answers."""
+
+    status: Literal["ok"]
+
+
+class DatabaseCheck(msgspec.Struct):
+    """PostgreSQL: without it nothing is served."""
+
+    status: Literal["ok", "down"]
+
+
+class CacheCheck(msgspec.Struct):
+    """The cache: when it is down, reads are served from PostgreSQL."""
+
+    status: Literal["ok", "degraded"]
+    backend: Annotated[str, msgspec.Meta(examples=["redis"])]
+    detail: str | None
+
+
+class QueueCheck(msgspec.Struct, omit_defaults=True):
+    """The job queue: while SQS is down, jobs wait in the outbox."""
+
+    status: Literal["ok", "degraded", "down"]
+    backend: Annotated[str, msgspec.Meta(examples=["postgres"])]
+    detail: str | None = None
+
+
+class ReadinessChecks(msgspec.Struct):
+    database: DatabaseCheck
+    cache: CacheCheck
+    queue: QueueCheck
+
+
+class Readiness(msgspec.Struct):
+    """Whether this instance serves: `ready`, `degraded` (still serving) or `not-ready`."""
+
+    status: Literal["ready", "degraded", "not-ready"]
+    checks: ReadinessChecks
+
+
+class VersionInfo(msgspec.Struct):
+    """Which PAO answers, and its API version."""
+
+    name: Literal["pao"]
+    version: Annotated[str, msgspec.Meta(examples=["0.9.0"])]
+    api: Literal["v1"]
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+class AuditEntry(msgspec.Struct):
+    """One state change: which row, what changed, who did it, from where."""
+
+    id: Annotated[int, msgspec.Meta(examples=[1042])]
+    table_name: Annotated[str, msgspec.Meta(examples=["requests"])]
+    row_id: RequestId
+    operation: Annotated[str, msgspec.Meta(examples=["UPDATE"])]
+    actor: Annotated[str | None, msgspec.Meta(examples=["alice@example.com"])]
+    agent: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="the bot credential that acted on the actor's behalf (X-PAO-On-Behalf-Of)",
+            examples=["pao-bot@example.com"],
+        ),
+    ]
+    correlation_id: Annotated[
+        str | None, msgspec.Meta(examples=["3f2c9a7e-1b4d-4c8e-9f0a-6d5e4c3b2a19"])
+    ]
+    source: Annotated[str | None, msgspec.Meta(examples=["api"])]
+    old_data: Annotated[dict[str, Any] | None, msgspec.Meta(examples=[{"status": "failed"}])]
+    new_data: Annotated[dict[str, Any] | None, msgspec.Meta(examples=[{"status": "aborted"}])]
+    created_at: Timestamp
+
+
+class AuditPage(msgspec.Struct):
+    """A page of the audit trail, newest first."""
+
+    items: list[AuditEntry]
+    pagination: Pagination
+
+
+# -- platform tools -----------------------------------------------------------------------------
+
+
+class ValidationSummary(msgspec.Struct):
+    files: Annotated[int, msgspec.Meta(examples=[1])]
+    items: Annotated[int, msgspec.Meta(examples=[1])]
+    requests: int
+    errors: int
+    warnings: int
+
+
+class ChangePermission(msgspec.Struct):
+    """Whether the caller may change the file at this path (CODEOWNERS, protected paths)."""
+
+    path: Annotated[str, msgspec.Meta(examples=["catalog/databases/postgresql.yaml"])]
+    owners: Annotated[list[str], msgspec.Meta(examples=[["@acme/platform-data"]])]
+    may_change: bool | None
+    reason: Annotated[str, msgspec.Meta(examples=["a code owner of this path"])]
+
+
+class CatalogItemValidation(msgspec.Struct):
+    """The validator's verdict on a catalog item, and who may commit it."""
+
+    valid: bool
+    summary: ValidationSummary
+    issues: list[CatalogIssue]
+    permission: ChangePermission
+
+
+class FormPreview(msgspec.Struct):
+    """The form a catalog item would render and the JSON Schema of its fields, or its issues."""
+
+    valid: bool
+    issues: list[CatalogIssue]
+    form: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(
+            description="the form JSON (`itemId`, `name`, `version`, `groups[].fields[]`)",
+            examples=[{"itemId": "database-postgresql-standard", "name": "PostgreSQL Database"}],
+        ),
+    ]
+    schema: Annotated[
+        dict[str, Any] | None,
+        msgspec.Meta(description="JSON Schema (2020-12) of the request's `fields`"),
+    ]
+
+
+class TemplateError(msgspec.Struct, rename="camel"):
+    """A template that does not render with the sample values."""
+
+    code: Annotated[str, msgspec.Meta(examples=["undefined-variable"])]
+    message: Annotated[str, msgspec.Meta(examples=["fields.instanceNme is not defined"])]
+    path: str | None
+    suggestion: Annotated[str | None, msgspec.Meta(examples=["fields.instanceName"])]
+    pointer: Annotated[str | None, msgspec.Meta(examples=["/actions/provision/config/name"])]
+    action_id: Annotated[str | None, msgspec.Meta(examples=["provision"])]
+    offset: int | None
+
+
+class TemplateProblem(msgspec.Struct, rename="camel"):
+    """A static problem of the item's templates (an unknown reference, a cycle, ...)."""
+
+    code: Annotated[str, msgspec.Meta(examples=["unknown-reference"])]
+    message: Annotated[str, msgspec.Meta(examples=["fields.instanceNme is not a field"])]
+    pointer: Annotated[str, msgspec.Meta(examples=["/fulfillment/actions/0/config/name"])]
+    action_id: Annotated[str | None, msgspec.Meta(examples=["provision"])]
+    path: str | None
+    suggestion: Annotated[str | None, msgspec.Meta(examples=["fields.instanceName"])]
+
+
+class VariableRow(msgspec.Struct, omit_defaults=True):
+    """A variable the templates use, and its sample value (masked when sensitive)."""
+
+    path: Annotated[str, msgspec.Meta(examples=["fields.instanceName"])]
+    scope: Annotated[str, msgspec.Meta(examples=["fields"])]
+    resolved: bool
+    sensitive: bool
+    value: Annotated[Any, msgspec.Meta(examples=["orders-db"])] = msgspec.UNSET
+
+
+class PlanRefusal(msgspec.Struct):
+    """An action the dry run says would be refused, and the setting that decides it."""
+
+    action: Annotated[str, msgspec.Meta(examples=["provision"])]
+    type: Annotated[str, msgspec.Meta(examples=["terraform"])]
+    message: Annotated[str, msgspec.Meta(examples=["TFC_TOKEN is not set"])]
+
+
+class VariablesPreview(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """Templates rendered with sample values (secrets masked), what each action would send,
+    and every problem found; only `valid` and `issues` when the item itself is invalid."""
+
+    valid: bool
+    issues: list[CatalogIssue] | msgspec.UnsetType = msgspec.UNSET
+    rendered: Annotated[
+        Any,
+        msgspec.Meta(
+            description="the templates, rendered (a failing template reads null)",
+            examples=[{"actions": {"provision": {"config": {"name": "orders-db"}}}}],
+        ),
+    ] = msgspec.UNSET
+    variables: list[VariableRow] | msgspec.UnsetType = msgspec.UNSET
+    errors: list[TemplateError] | msgspec.UnsetType = msgspec.UNSET
+    field_errors: list[FieldError] | msgspec.UnsetType = msgspec.field(
+        default=msgspec.UNSET, name="fieldErrors"
+    )
+    problems: list[TemplateProblem] | msgspec.UnsetType = msgspec.UNSET
+    plan: Annotated[
+        dict[str, dict[str, Any]] | msgspec.UnsetType,
+        msgspec.Meta(
+            description="action id to what its executor would send (dry run)",
+            examples=[{"provision": {"type": "terraform", "workspace": "orders-db"}}],
+        ),
+    ] = msgspec.UNSET
+    refusals: list[PlanRefusal] | msgspec.UnsetType = msgspec.UNSET
+
+
+# -- GitHub -------------------------------------------------------------------------------------
+
+
+class WebhookAck(msgspec.Struct, omit_defaults=True):
+    """What became of a webhook delivery (the work itself happens after the answer)."""
+
+    status: Literal["accepted", "pong", "ignored", "duplicate"]
+    delivery: Annotated[str, msgspec.Meta(examples=["72d3162e-cc78-11e3-81ab-4c9367dc0958"])]
+    event: Annotated[str | None, msgspec.Meta(examples=["watch"])] = None
+
+
 MODELS: tuple[type[msgspec.Struct], ...] = (
     NewRequest,
     Decision,
@@ -446,6 +763,33 @@ MODELS: tuple[type[msgspec.Struct], ...] = (
     Form,
     FormValidation,
     FormDocument,
+    CatalogItemSummary,
+    CatalogItemDetail,
+    CatalogPage,
+    CatalogIssue,
+    CatalogSyncResult,
+    GitHubSyncReport,
+    StoredValidationError,
+    ValidationErrorList,
+    Liveness,
+    DatabaseCheck,
+    CacheCheck,
+    QueueCheck,
+    ReadinessChecks,
+    Readiness,
+    VersionInfo,
+    AuditEntry,
+    AuditPage,
+    ValidationSummary,
+    ChangePermission,
+    CatalogItemValidation,
+    FormPreview,
+    TemplateError,
+    TemplateProblem,
+    VariableRow,
+    PlanRefusal,
+    VariablesPreview,
+    WebhookAck,
 )
 _REFINED: list[type[msgspec.Struct]] = list(MODELS)
 
@@ -480,9 +824,10 @@ def refine_openapi(document: OpenAPI) -> OpenAPI:
                 if isinstance(prop, Schema):
                     prop.deprecated = True
                     prop.description = f"deprecated spelling of `{new}` (for one release)"
-            # exactly one of the two spellings is required (the old one while it is accepted)
-            schema.one_of = [
-                Schema(required=["catalogItem"]),
-                Schema(required=["catalog_item"]),
-            ]
+            # exactly one of the two spellings is required (the old one while it is accepted),
+            # said with if/then/else rather than oneOf: a client generator reads a oneOf
+            # beside `properties` as an untyped union, and the body of a submit loses its type
+            schema.schema_if = Schema(required=["catalog_item"])
+            schema.then = Schema(schema_not=Schema(required=["catalogItem"]))
+            schema.schema_else = Schema(required=["catalogItem"])
     return document

@@ -17,7 +17,9 @@ issue); slash commands run through ``bot.slash``, the implementation App mode us
 ids being read from the bot's status comments in the thread. ``schedule`` and
 ``workflow_dispatch`` runs (``GITHUB_REPOSITORY``) refresh every thread whose ``pao:*`` label
 says its requests may still change: status comment, label, summary and close, as ``bot.notify``
-does in App mode. Calls to the API name the GitHub user they act for (``X-PAO-On-Behalf-Of``).
+does in App mode. Calls to the API name the GitHub user they act for (``X-PAO-On-Behalf-Of``)
+and where the request came from (``X-PAO-Source``); the API accepts both only from a token
+with role ``bot`` (``pao tokens create --roles bot``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ API_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # the API policy of Actions mod
 # submission, the commenter for a decision). The API honours it only for a credential holding
 # the bot role; for any other it is refused, never silently ignored.
 ON_BEHALF_OF = "X-PAO-On-Behalf-Of"
+# Where a request came from (github-pr, github-issue), accepted from the bot role alone, so the
+# API applies GitHub's rules as in App mode (a secret field waits in ``awaiting_secret``).
+SOURCE = "X-PAO-Source"
 # Threads whose requests may still change, found by their state label on a scheduled run; the
 # least advanced status of a thread's requests decides its label.
 REFRESHED_LABELS = ("pao:in-progress", "pao:awaiting-secret", "pao:failed", "pao:escalated")
@@ -81,7 +86,9 @@ class PaoApi:
         body: dict[str, Any] = {"catalog_item": draft.catalog_item, "fields": draft.fields}
         if draft.catalog_version:
             body["catalog_version"] = draft.catalog_version
-        answer = await self.client.post("/api/v1/requests/validate", json=body)
+        answer = await self.client.post(
+            "/api/v1/requests/validate", json=body, headers=_source(draft)
+        )
         answer.raise_for_status()
         data = answer.json()
         item: CatalogItem | None = None
@@ -103,7 +110,7 @@ class PaoApi:
         answer = await self.client.post(
             "/api/v1/requests",
             json=body,
-            headers={"Idempotency-Key": key, ON_BEHALF_OF: on_behalf_of},
+            headers={"Idempotency-Key": key, ON_BEHALF_OF: on_behalf_of, **_source(draft)},
         )
         answer.raise_for_status()
         view: dict[str, Any] = answer.json()
@@ -140,6 +147,11 @@ class PaoApi:
             json=body,
             headers={ON_BEHALF_OF: on_behalf_of},
         )
+
+
+def _source(draft: RequestDraft) -> dict[str, str]:
+    """The ``X-PAO-Source`` header stating where ``draft`` came from, if from GitHub."""
+    return {SOURCE: draft.source} if draft.source.startswith("github-") else {}
 
 
 async def _pull_request(

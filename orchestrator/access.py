@@ -18,6 +18,7 @@ from orchestrator.settings import AuthSettings
 
 ADMIN = "admin"
 OPERATOR = "operator"
+BOT = "bot"  # may act on a user's behalf (the API's X-PAO-On-Behalf-Of, X-PAO-Source)
 
 
 @dataclass(frozen=True, slots=True)

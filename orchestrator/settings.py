@@ -97,6 +97,7 @@ class EngineSettings:
     manual_jira_project: str | None = None
     metrics_port: int | None = None  # `pao worker` serves /metrics here when set
     serve_worker: bool = True  # `pao serve` runs the worker in-process
+    lambda_job_seconds: int = 60  # Lambda request-processor: a record starts with this much left
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +264,7 @@ def _engine_settings(reader: _Reader) -> EngineSettings:
         manual_jira_project=reader.optional("PAO_MANUAL_JIRA_PROJECT"),
         metrics_port=metrics_port or None,
         serve_worker=reader.choice("PAO_SERVE_WORKER", "true", ("true", "false")) == "true",
+        lambda_job_seconds=reader.integer("PAO_LAMBDA_JOB_SECONDS", 60, minimum=1),
     )
 
 
@@ -430,6 +432,16 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ),
     ("PAO_JOB_LEASE_SECONDS", "300", "job lease (visibility timeout); heartbeats extend it"),
     ("PAO_WORKER_CONCURRENCY", "4", "jobs one worker process works on at once"),
+    (
+        "PAO_LAMBDA_JOB_SECONDS",
+        "60",
+        "AWS Lambda request-processor: a record starts only with this much of the invocation left; the others go back to the queue",
+    ),
+    (
+        "PAO_SECRETS_ARN",
+        "",
+        "AWS Lambda: a Secrets Manager secret (a JSON object of these variables, e.g. DATABASE_URL) read at cold start over the environment",
+    ),
     ("PAO_ACTION_TIMEOUT_SECONDS", "", "timeout of actions that declare none (unset: none)"),
     (
         "PAO_RETRY_AFTER_MAX_SECONDS",

@@ -18,6 +18,7 @@ is a rehearsal.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -31,12 +32,13 @@ from typing import Any
 
 import yaml
 
+from orchestrator.catalog.local_source import fingerprint
 from rehearsal.sim.github import FakeGitHub
 from rehearsal.sim.github_actions import ActionsArea, FakeWorkflow
 from rehearsal.sim.http import HttpFake, Recorded, Reply
 from rehearsal.sim.jira import CATEGORIES, RESOLUTIONS, WORKFLOW, FakeJira
 from rehearsal.sim.loopback import serve_asgi
-from rehearsal.sim.rest import RestSimulator, placeholder
+from rehearsal.sim.rest import CatalogFeedFn, RestSimulator, placeholder
 from rehearsal.sim.terraform_cloud import FINAL, FakeTerraformCloud
 
 Scope = MutableMapping[str, Any]
@@ -93,6 +95,9 @@ class CatalogFacts:
         fulfillment = self.items[item_id].get("fulfillment") or {}
         return [a for a in fulfillment.get("actions") or [] if isinstance(a, dict)]
 
+    def all_actions(self) -> dict[str, list[dict[str, Any]]]:
+        return {item_id: self.actions(item_id) for item_id in self.items}
+
     def _text(self) -> str:
         return json.dumps(list(self.items.values()), default=str)
 
@@ -138,6 +143,37 @@ class CatalogFacts:
                 if action_id in terraform:
                     names.add(name)
         return names
+
+
+class CatalogFeed:
+    """The catalog files under ``paths`` as they change: each call compares a cheap fingerprint
+    (every ``*.yaml``/``*.yml`` file's path, size and modification time, as the catalog watcher
+    of ``pao serve`` does) with the last call's, and reads the items again only when it differs.
+    The REST simulator calls it before each answer, so an item added or edited while PAO runs is
+    answered at once (``RestSimulator.follow``)."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.paths = list(paths)
+        self._seen = self._fingerprint()
+
+    def _fingerprint(self) -> frozenset[tuple[str, str, int, int]]:
+        entries: set[tuple[str, str, int, int]] = set()
+        for path in self.paths:
+            if path.is_dir():
+                entries |= {(str(path), *entry) for entry in fingerprint(path)}
+                continue
+            with contextlib.suppress(OSError):
+                stat = path.stat()
+                entries.add((str(path), "", stat.st_size, stat.st_mtime_ns))
+        return frozenset(entries)
+
+    def __call__(self) -> dict[str, list[dict[str, Any]]] | None:
+        """Every item's actions when the files changed since the last call, else None."""
+        current = self._fingerprint()
+        if current == self._seen:
+            return None
+        self._seen = current
+        return CatalogFacts.scan(self.paths).all_actions()
 
 
 # -- lenient, self-moving simulators -------------------------------------------------------------
@@ -459,7 +495,10 @@ class Simulators:
         *,
         systems: Iterable[str] = SYSTEMS,
         auto_progress: bool = True,
+        catalog: CatalogFeedFn | None = None,
     ) -> None:
+        """``catalog``: a feed of the catalog as it changes (``CatalogFeed``), which the REST
+        simulator follows; without it, it knows the items of ``facts`` only."""
         self.facts = facts
         self.systems = tuple(s for s in SYSTEMS if s in set(systems))
         self.auto_progress = auto_progress
@@ -477,7 +516,7 @@ class Simulators:
         self.github = FakeGitHub()
         self.github.name = "rehearsal GitHub"
         self.actions = RehearsalActions(self.github, auto=auto_progress)
-        self.rest = RestSimulator()
+        self.rest = RestSimulator(catalog)
         self.secrets_manager = SecretsManagerSimulator()
         for item_id in facts.items:
             self.rest.prime(item_id, facts.actions(item_id))

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from orchestrator.settings import Settings
-from rehearsal.systems import SYSTEMS, CatalogFacts, Simulators
+from rehearsal.systems import SYSTEMS, CatalogFacts, CatalogFeed, Simulators
 
 REAL_CONFIGURATION = {
     "jira": ("JIRA_INSTANCES",),
@@ -64,8 +64,12 @@ def start(
 ) -> Rehearsal:
     """Serve the simulators of ``systems`` until ``stack`` closes."""
     paths = [settings.catalog.local_path] if settings.catalog.local_path is not None else []
+    feed = CatalogFeed(paths)  # before the scan: a change in between is read again
     simulators = Simulators(
-        CatalogFacts.scan(paths), systems=systems, auto_progress=settings.rehearsal.auto_progress
+        CatalogFacts.scan(paths),
+        systems=systems,
+        auto_progress=settings.rehearsal.auto_progress,
+        catalog=feed,
     )
     stack.enter_context(simulators.serve())
     overlay = simulators.environment(env)

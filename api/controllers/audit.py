@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import Parameter
 
 from api.auth import admin_only
+from api.models import AuditPage, to_model
 from api.problems import problem_responses
 from orchestrator.errors import ValidationFailed
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
@@ -66,7 +67,7 @@ class AuditController(Controller):
         until: Instant = None,
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
-    ) -> dict[str, Any]:
+    ) -> AuditPage:
         before = _position(cursor) if cursor else None
         async with services.db.connection() as conn:
             cur = await conn.execute(
@@ -89,7 +90,7 @@ class AuditController(Controller):
         entries = [{**r, "created_at": r["created_at"].isoformat()} for r in rows[:limit]]
         more = len(rows) > limit
         next_cursor = encode_cursor({"before": entries[-1]["id"]}) if more and entries else None
-        return page(entries, next_cursor, None, limit)
+        return to_model(page(entries, next_cursor, None, limit), AuditPage)
 
 
 def _instant(name: str, value: str | None) -> datetime | None:

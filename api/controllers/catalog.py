@@ -9,7 +9,16 @@ from litestar.params import Parameter
 from litestar.response.base import ASGIResponse
 
 from api.auth import admin_only, catalog_owners
-from api.models import FORM_DOCUMENT_EXAMPLE, FormDocument, to_model
+from api.models import (
+    FORM_DOCUMENT_EXAMPLE,
+    CatalogItemDetail,
+    CatalogPage,
+    CatalogSyncResult,
+    FormDocument,
+    GitHubSyncReport,
+    ValidationErrorList,
+    to_model,
+)
 from api.problems import problem_responses
 from orchestrator.catalog.service import SyncResult
 from orchestrator.errors import NotAvailable
@@ -34,7 +43,7 @@ class CatalogController(Controller):
         cursor: str | None = None,
         limit: Limit = DEFAULT_LIMIT,
         include_total: bool = False,
-    ) -> dict[str, Any]:
+    ) -> CatalogPage:
         after = decode_cursor(cursor, "after")["after"] if cursor else None
         items, has_more, total = await services.catalog.list_page(
             category=category,
@@ -45,20 +54,21 @@ class CatalogController(Controller):
             with_total=include_total,
         )
         next_cursor = encode_cursor({"after": items[-1]["id"]}) if has_more and items else None
-        return page(items, next_cursor, total, limit)
+        return to_model(page(items, next_cursor, total, limit), CatalogPage)
 
     @get(
         "/items/{item_id:str}",
         summary="A catalog item with its full definition",
         responses={
-            200: ResponseSpec(dict[str, Any], description="The catalog item (JSON object)"),
+            200: ResponseSpec(CatalogItemDetail, description="The catalog item"),
             **problem_responses(404),
         },
     )
     async def get_item(self, request: Request[Any, Any, Any], item_id: str) -> ASGIResponse:
         # the hottest read: the services come straight from app state (resolving the
         # `services` dependency costs more than the cached lookup), and the cached document's
-        # bytes go out as a ready ASGI response (no Response-to-ASGI conversion)
+        # bytes go out as a ready ASGI response (no Response-to-ASGI conversion); the tests
+        # check those bytes against `CatalogItemDetail`
         services: Services = request.app.state.services
         body = await services.catalog.item_json(item_id)
         return ASGIResponse(body=body, media_type="application/json")
@@ -89,14 +99,16 @@ class CatalogController(Controller):
         guards=[admin_only],
         responses=problem_responses(501),
     )
-    async def refresh(self, services: Services) -> dict[str, Any]:
+    async def refresh(self, services: Services) -> GitHubSyncReport | CatalogSyncResult:
+        """A GitHub catalog answers its sync report; a local directory, what its sync stored."""
         if services.catalog_sync is not None:  # GitHub: a full read, not a conditional poll
-            return (await services.catalog_sync.sync(force=True)).to_dict()
+            report = await services.catalog_sync.sync(force=True)
+            return to_model(report.to_dict(), GitHubSyncReport)
         local = services.settings.catalog.local_path
         if local is None:
             raise NotAvailable("no catalog source is configured")
         result: SyncResult = await services.catalog.sync_directory(local)
-        return result.to_dict()
+        return to_model(result.to_dict(), CatalogSyncResult)
 
     @get(
         "/validation-errors",
@@ -104,6 +116,6 @@ class CatalogController(Controller):
         guards=[catalog_owners],
         responses=problem_responses(),
     )
-    async def validation_errors(self, services: Services) -> dict[str, Any]:
+    async def validation_errors(self, services: Services) -> ValidationErrorList:
         errors = await services.catalog.validation_errors()
-        return {"items": errors, "count": len(errors)}
+        return to_model({"items": errors, "count": len(errors)}, ValidationErrorList)

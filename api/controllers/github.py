@@ -18,6 +18,7 @@ from litestar import Controller, Request, Response, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 
+from api.models import WebhookAck, to_model
 from api.problems import MEDIA_TYPE, PROBLEM_BASE, ProblemDetails
 from orchestrator.services import Services
 
@@ -63,7 +64,7 @@ class GitHubWebhookController(Controller):
         status_code=202,
         request_max_body_size=MAX_WEBHOOK_BYTES,
         responses={
-            200: ResponseSpec(data_container=dict[str, Any], description="ping or duplicate"),
+            200: ResponseSpec(data_container=WebhookAck, description="ping, ignored or duplicate"),
             400: _problem_spec("missing headers, unknown event or malformed JSON"),
             401: _problem_spec("the signature does not match"),
             413: _problem_spec("payload over 25 MB"),
@@ -72,7 +73,7 @@ class GitHubWebhookController(Controller):
     )
     async def receive(
         self, request: Request[Any, Any, Any], state: State, services: Services
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[WebhookAck]:
         intake = find_intake(state, services)
         if intake is None:
             return _problem(
@@ -85,10 +86,10 @@ class GitHubWebhookController(Controller):
         if reply.status >= 400:
             body = dict(reply.body)
             return _problem(reply.status, str(body.get("title")), str(body.get("detail")))
-        return Response(dict(reply.body), status_code=reply.status)
+        return Response(to_model(dict(reply.body), WebhookAck), status_code=reply.status)
 
 
-def _problem(status: int, title: str, detail: str) -> Response[dict[str, Any]]:
+def _problem(status: int, title: str, detail: str) -> Response[Any]:
     slug = title.lower().replace(" ", "-")
     return Response(
         {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail},

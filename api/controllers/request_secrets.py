@@ -10,13 +10,13 @@ request (masked wherever it is shown) and the request is queued.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import msgspec
 from litestar import Controller, put
 from litestar.exceptions import PermissionDeniedException
 
 from api.auth import require_request
+from api.models import RequestView, to_model
 from api.problems import problem_responses
 from orchestrator.requests.service import Principal
 from orchestrator.services import Services
@@ -51,11 +51,12 @@ class RequestSecretsController(Controller):
         correlation_id: str,
         request_id: uuid.UUID,
         data: SuppliedSecrets,
-    ) -> dict[str, Any]:
+    ) -> RequestView:
         await require_request(services, principal, request_id)
         row = await services.requests.get_row(request_id)
         if str(row["requester_email"]).lower() != principal.email.lower():
             raise PermissionDeniedException("only the requester may supply the request's secrets")
-        return await services.requests.supply_secrets(
+        view = await services.requests.supply_secrets(
             request_id, principal, dict(data.fields), correlation_id
         )
+        return to_model(view, RequestView)

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from api.auth import admin_only
 from api.metrics import Metrics
+from api.models import Liveness, Readiness, VersionInfo, to_model
 from orchestrator import __version__
 from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.services import Services
@@ -22,8 +23,8 @@ class SystemController(Controller):
     tags = ("system",)
 
     @get("/api/v1/health", summary="Liveness: the process answers")
-    async def liveness(self) -> dict[str, str]:
-        return {"status": "ok"}
+    async def liveness(self) -> Liveness:
+        return Liveness(status="ok")
 
     @get(
         "/api/v1/health/ready",
@@ -34,9 +35,9 @@ class SystemController(Controller):
             "requests are still accepted (jobs wait in the outbox), and failing readiness on a "
             "dependency every replica shares would take them all out of service at once."
         ),
-        responses={503: ResponseSpec(data_container=dict[str, Any], description="not ready")},
+        responses={503: ResponseSpec(data_container=Readiness, description="not ready")},
     )
-    async def readiness(self, services: Services, state: State) -> Response[dict[str, Any]]:
+    async def readiness(self, services: Services, state: State) -> Response[Readiness]:
         database = await services.db.ping()
         cache = await services.cache.ping()
         queue = await _queue_check(services, state, database)
@@ -52,11 +53,12 @@ class SystemController(Controller):
         ready = database  # a cache or SQS outage degrades service, it does not stop it
         degraded = any(check["status"] == "degraded" for check in checks.values())
         status = "not-ready" if not ready else "degraded" if degraded else "ready"
-        return Response({"status": status, "checks": checks}, status_code=200 if ready else 503)
+        body = to_model({"status": status, "checks": checks}, Readiness)
+        return Response(body, status_code=200 if ready else 503)
 
     @get("/api/v1/version", summary="Version of this PAO")
-    async def version(self) -> dict[str, str]:
-        return {"name": "pao", "version": __version__, "api": "v1"}
+    async def version(self) -> VersionInfo:
+        return VersionInfo(name="pao", version=__version__, api="v1")
 
     @get(
         ["/api/v1/metrics", "/metrics"],

@@ -9,6 +9,7 @@ from litestar import Controller, post
 from litestar.datastructures import State
 
 from api.auth import catalog_owners
+from api.models import CatalogItemValidation, FormPreview, VariablesPreview, to_model
 from api.problems import problem_responses
 from orchestrator.catalog.governance import change_permission
 from orchestrator.catalog.validator import CatalogValidator
@@ -51,12 +52,12 @@ class ToolsController(Controller):
     )
     async def validate_item(
         self, services: Services, principal: Principal, data: CatalogItemSource
-    ) -> dict[str, Any]:
+    ) -> CatalogItemValidation:
         result = CatalogValidator().validate_texts([(data.path, data.content)]).to_dict()
         result["permission"] = await change_permission(
             services.catalog_sync, services.settings.catalog, principal, data.path
         )
-        return result
+        return to_model(result, CatalogItemValidation)
 
     @post(
         "/api/v1/preview/form",
@@ -64,8 +65,8 @@ class ToolsController(Controller):
         status_code=200,
         responses=problem_responses(413),
     )
-    async def preview(self, data: CatalogItemSource) -> dict[str, Any]:
-        return preview_form(data.content, name=data.path)
+    async def preview(self, data: CatalogItemSource) -> FormPreview:
+        return to_model(preview_form(data.content, name=data.path), FormPreview)
 
     @post(
         "/api/v1/test/variables",
@@ -75,7 +76,7 @@ class ToolsController(Controller):
     )
     async def test_variables(
         self, services: Services, state: State, data: VariablesTest
-    ) -> dict[str, Any]:
+    ) -> VariablesPreview:
         if (data.catalog_item is None) == (data.content is None):
             raise ValidationFailed(
                 "give exactly one of catalog_item and content",
@@ -89,7 +90,8 @@ class ToolsController(Controller):
         if data.content is not None:
             report = CatalogValidator().validate_texts([("catalog-item.yaml", data.content)])
             if not report.valid or not report.items:
-                return {"valid": False, "issues": [i.to_dict() for i in sorted(report.issues)]}
+                issues = [i.to_dict() for i in sorted(report.issues)]
+                return to_model({"valid": False, "issues": issues}, VariablesPreview)
             item = next(iter(report.items.values())).item
         else:
             item, _ = await services.catalog.current(str(data.catalog_item))
@@ -101,4 +103,4 @@ class ToolsController(Controller):
             # What each action would send (dry run): the executors describe their calls.
             result["plan"] = describe_plan(executors, item, result["rendered"].get("actions", {}))
             result["refusals"] = plan_refusals(result["plan"])
-        return result
+        return to_model(result, VariablesPreview)

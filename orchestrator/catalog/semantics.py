@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.yaml_loader import LoadedDocument, join_pointer
+from orchestrator.expressions import expression_problem
 from orchestrator.templating.references import (
     FILTERS,
     FUNCTIONS,
@@ -283,6 +284,7 @@ class ItemChecker:
             order[action["id"]] = index
         self.check_jira_labels(actions)
         self.check_terraform_workspaces(actions)
+        self.check_rest_expressions(actions)
         depends: dict[str, set[str]] = {action_id: set() for action_id in order}
         forward: list[tuple[str, str, str, VariableRef]] = []
         for index, action in enumerate(actions):
@@ -377,6 +379,40 @@ class ItemChecker:
                     "createWorkspace: true, or remove workspaceTemplate",
                     key=True,
                 )
+
+    def check_rest_expressions(self, actions: list[dict[str, Any]]) -> None:
+        """rest-api ``outputs``, ``successWhen`` and ``failureWhen`` use a subset of JMESPath
+        (``orchestrator.expressions``, the executor's own grammar): anything else would fail
+        the action when it runs. Template blocks in an expression are checked as a name."""
+        for index, action in enumerate(actions):
+            if action.get("type") != "rest-api":
+                continue
+            config = action.get("config") or {}
+            pointer = f"/fulfillment/actions/{index}/config"
+            found: list[tuple[str, str, Any]] = [
+                (join_pointer(f"{pointer}/outputs", name), f"output '{name}'", text)
+                for name, text in (config.get("outputs") or {}).items()
+            ]
+            checks = config.get("async") or {}
+            found += [
+                (f"{pointer}/async/{key}", key, checks[key])
+                for key in ("successWhen", "failureWhen")
+                if key in checks and (key == "successWhen" or checks[key])  # "" means none
+            ]
+            for where, what, text in found:
+                if not isinstance(text, str):
+                    continue  # the schema says so
+                checked = _TEMPLATE_BLOCK.sub("x", text)
+                problem = expression_problem(checked)
+                if problem is not None:
+                    note = (
+                        "" if checked == text else f" (template blocks read as a name x: {text!r})"
+                    )
+                    self.error(
+                        where,
+                        "unsupported-expression",
+                        f"action '{action['id']}' {what}: {problem}{note}",
+                    )
 
     @staticmethod
     def find_cycle(depends: dict[str, set[str]], source: str, target: str) -> list[str]:

@@ -32,6 +32,11 @@ CANCEL_ACTION: Final = "cancel-action"  # cancel an aborted request's in-flight 
 ESCALATE: Final = "escalate"  # open the manual-support ticket of an escalated request
 NOTIFY: Final = "notify"  # tell the faces (bot) and notifiable executors a request changed
 DEFAULT_MAX_RECEIVES: Final = 3
+# Receives of one action (a run or a poll job) before the job is dead-lettered as a crash. A
+# poison action stops after this many worker deaths; an innocent one must outlive the deaths it
+# merely shares with other jobs in flight (the fault run, SIGKILLing a worker every 3 s under
+# load, failed 1 action in 900 on a budget of 3).
+ACTION_CRASH_LIMIT: Final = 5
 
 
 async def enqueue_job(

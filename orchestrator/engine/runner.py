@@ -60,7 +60,7 @@ from orchestrator.engine.executor import (
     target_of,
 )
 from orchestrator.engine.jobs import (
-    DEFAULT_MAX_RECEIVES,
+    ACTION_CRASH_LIMIT,
     NOTIFY,
     POLL_ACTION,
     RUN_ACTION,
@@ -242,7 +242,7 @@ class ChainRunner:
         poll_jitter: float = 0.1,
         continue_chains: bool = True,
         retry_after_max_seconds: float = DEFAULT_RETRY_AFTER_MAX_SECONDS,
-        crash_limit: int = DEFAULT_MAX_RECEIVES,
+        crash_limit: int = ACTION_CRASH_LIMIT,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         """``retry_after_max_seconds``: the longest Retry-After honoured (longer fails the
@@ -331,12 +331,18 @@ class ChainRunner:
         fields: Mapping[str, Any],
     ) -> _Plan | None:
         """Start the request's next action on ``conn`` (request and action rows locked); None
-        when nothing is to be called now (the job is then completed in this transaction)."""
+        when nothing is to be called now (the job is then completed in this transaction).
+        A job naming no action yet (a request's first job) is pointed at the action it starts,
+        as ``engine_advance`` does going on: a later delivery of it then resumes that action
+        only, and the lost-lease path (``jobs.release_dedupe``) hands on its chain too."""
         decision = self._decide(request, item, rows, wanted, fields)
         if isinstance(decision, _Stop):
             await self._stop(conn, job, request, item, rows, decision)
             return None
-        return await self._write_start(conn, request, item, rows, decision)
+        names_action = job.payload.get("action_id") is not None
+        return await self._write_start(
+            conn, request, item, rows, decision, job=None if names_action else job
+        )
 
     def _decide(
         self,
@@ -467,6 +473,7 @@ class ChainRunner:
             request_id=request_id,
             delay=delay.seconds,
             dedupe_key=f"poll:{request_id}:{action_id}" if poll else f"run:{request_id}",
+            max_receives=self.crash_limit,
         )
 
     async def _write_start(
@@ -881,6 +888,7 @@ class ChainRunner:
                         run_job(request_id, following["action_id"]),
                         request_id=request_id,
                         dedupe_key=f"run:{request_id}",
+                        max_receives=self.crash_limit,
                     )
                 return None
             await self.queue.complete(job, conn)
@@ -923,6 +931,7 @@ class ChainRunner:
                     request_id=request_id,
                     delay=self._jittered(delay),
                     dedupe_key=f"poll:{request_id}:{row['action_id']}",
+                    max_receives=self.crash_limit,
                 )
             else:
                 await self._failed(
@@ -993,6 +1002,7 @@ class ChainRunner:
                 request_id=request_id,
                 delay=delay,
                 dedupe_key=f"run:{request_id}",
+                max_receives=self.crash_limit,
             )
             return
         await conn.execute(QUERIES.engine_action_failed, state)

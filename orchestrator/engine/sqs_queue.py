@@ -74,6 +74,7 @@ from orchestrator.store.errors import StoreUnavailable
 from orchestrator.store.queries import QUERIES
 
 __all__ = [
+    "Acceptance",
     "DeadLetterDrain",
     "OutboxRelay",
     "QueueReport",
@@ -516,6 +517,15 @@ def _seconds(value: float, limit: int) -> int:
     return max(0, min(limit, math.ceil(max(0.0, value))))
 
 
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    """What a received message came to (``SqsQueue.accept``): the job it leased, or none, and
+    whether the message was settled (deleted) rather than left to come back."""
+
+    job: Job | None
+    settled: bool
+
+
 class SqsQueue:
     """The queue backend for the serverless deployment (see the module docstring)."""
 
@@ -599,9 +609,33 @@ class SqsQueue:
                 return job
         return None
 
+    async def accept(
+        self,
+        message: Mapping[str, Any],
+        worker_id: str,
+        kinds: Collection[str],
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    ) -> Acceptance:
+        """Lease the job of a message received by someone else (e.g. Lambda's SQS event source
+        mapping; ``message`` in ReceiveMessage's shape) as ``claim`` does: the job, or None
+        with whether the message is settled (deleted: a finished job or a duplicate) or must
+        stay (not due yet, held by a live delivery, not a PAO job, a kind not handled here)."""
+        lease = _seconds(lease_seconds, SQS_MAX_VISIBILITY_SECONDS)
+        return await self._accept(message, worker_id, frozenset(kinds), lease)
+
+    async def job_finished(self, job_id: int) -> bool:
+        """Whether the job is done or dead (or gone): its message has nothing left to do."""
+        row = await self.db.fetch_one(None, QUERIES.sqs_job_status, {"id": job_id})
+        return row is None or row["status"] in ("done", "dead")
+
     async def _lease(
         self, message: Mapping[str, Any], worker_id: str, kinds: Collection[str], lease: int
     ) -> Job | None:
+        return (await self._accept(message, worker_id, kinds, lease)).job
+
+    async def _accept(
+        self, message: Mapping[str, Any], worker_id: str, kinds: Collection[str], lease: int
+    ) -> Acceptance:
         found = _job_message(message)
         message_id = str(message.get("MessageId", ""))
         receipt = str(message["ReceiptHandle"])
@@ -611,7 +645,7 @@ class SqsQueue:
                 message_id,
                 self.queue_url,
             )
-            return None
+            return Acceptance(None, settled=False)
         job_id, count = found
         delivery = Delivery(worker_id, message_id, receipt)
         delete = False
@@ -670,7 +704,7 @@ class SqsQueue:
                 await self._call(
                     "change_message_visibility", ReceiptHandle=receipt, VisibilityTimeout=hide_for
                 )
-        return leased
+        return Acceptance(leased, settled=delete)
 
     async def _take(
         self,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any, TextIO
 
+from orchestrator.access import ADMIN, BOT, OPERATOR
 from orchestrator.errors import NotFound
 from orchestrator.identity.tokens import TokenStore
 from orchestrator.settings import settings_for_command
@@ -24,6 +25,7 @@ from orchestrator.store.database import Database
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+ROLES = (ADMIN, OPERATOR, BOT)
 
 
 def add_tokens_parser(commands: Any) -> argparse.ArgumentParser:
@@ -39,7 +41,12 @@ def add_tokens_parser(commands: Any) -> argparse.ArgumentParser:
     create.add_argument("--user", required=True, help="the user's email")
     create.add_argument("--name", help="the user's display name")
     create.add_argument("--teams", default="", help="comma-separated teams")
-    create.add_argument("--roles", default="", help="comma-separated roles (admin, operator)")
+    create.add_argument(
+        "--roles",
+        default="",
+        help="comma-separated roles: admin, operator, bot (may act for the users it names in "
+        "X-PAO-On-Behalf-Of: the Actions-mode bot's token)",
+    )
     create.add_argument("--days", type=int, help="lifetime in days (default: PAO_TOKEN_TTL_DAYS)")
     create.add_argument("--description", help="what the token is for")
     listing = sub.add_parser("list", help="list tokens (never their secrets)")
@@ -72,6 +79,12 @@ def run_tokens_command(
         days = args.days if args.days is not None else settings.auth.token_ttl_days
         if days < 1:
             print(f"{prog}: --days must be at least 1", file=err)
+            return EXIT_USAGE
+        unknown = sorted(set(_csv(args.roles)) - set(ROLES))
+        if unknown:
+            print(
+                f"{prog}: unknown role(s) {', '.join(unknown)}; roles: {', '.join(ROLES)}", file=err
+            )
             return EXIT_USAGE
         issued = _run(
             url,

@@ -14,7 +14,9 @@ from psycopg.types.json import Jsonb
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.service import CatalogService
 from orchestrator.engine.jobs import (
+    ACTION_CRASH_LIMIT,
     CANCEL_ACTION,
+    DEFAULT_MAX_RECEIVES,
     ESCALATE,
     NOTIFY,
     RUN_ACTION,
@@ -49,6 +51,12 @@ class Principal:
     name: str | None = None
     teams: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    # Set when a bot credential acts for this user (the API's ``X-PAO-On-Behalf-Of``): the
+    # credential itself, recorded in the audit trail as the actor's agent.
+    agent: Principal | None = None
+    # Where the request came from, as a bot credential stated it (``X-PAO-Source``:
+    # github-pr, github-issue), so GitHub's rules (secrets) apply as in App mode.
+    source: str | None = None
 
 
 # The audit trail records the face that acted (api, bot, cli); a request's own ``source`` says
@@ -227,6 +235,7 @@ class RequestService:
                 actor=principal.email,
                 correlation_id=correlation_id,
                 source=AUDIT_SOURCE.get(draft.source, draft.source),
+                agent=principal.agent.email if principal.agent else None,
             )
         )
 
@@ -328,7 +337,7 @@ class RequestService:
                         ),
                         "request_id": request_id,
                         "delay_seconds": 0,
-                        "max_receives": 3,
+                        "max_receives": DEFAULT_MAX_RECEIVES,  # the action's budget once it starts
                         "dedupe_key": f"run:{request_id}",
                     },
                 )
@@ -701,7 +710,10 @@ class RequestService:
     def _decision(self, principal: Principal, correlation_id: str, source: str) -> Any:
         """The decision's transaction, audited as ``principal`` on the face (``source``) used."""
         return self.db.transaction(
-            actor=principal.email, correlation_id=correlation_id, source=source
+            actor=principal.email,
+            correlation_id=correlation_id,
+            source=source,
+            agent=principal.agent.email if principal.agent else None,
         )
 
     @staticmethod
@@ -713,7 +725,13 @@ class RequestService:
         *,
         dedupe_key: str | None = None,
     ) -> None:
-        await enqueue_job(conn, kind, payload, request_id=request_id, dedupe_key=dedupe_key)
+        # a run job naming its action has that action's crash budget from the start; a
+        # request's first job gets it when its first action starts (engine_advance)
+        names_action = kind == RUN_ACTION and bool(payload.get("action_id"))
+        receives = ACTION_CRASH_LIMIT if names_action else DEFAULT_MAX_RECEIVES
+        await enqueue_job(
+            conn, kind, payload, request_id=request_id, dedupe_key=dedupe_key, max_receives=receives
+        )
 
     async def escalation(self, request_id: uuid.UUID) -> dict[str, Any]:
         """The request's escalation: its ticket once it exists, else why not yet (state

@@ -98,6 +98,15 @@ class Database:
     async def close(self) -> None:
         await self.pool.close()
 
+    async def check(self) -> None:
+        """Test the idle connections and replace the broken ones (``AsyncConnectionPool.
+        check``): after a process was frozen (AWS Lambda between invocations) the server or a
+        NAT may have dropped them, and the next caller would otherwise get a dead one."""
+        try:
+            await self.pool.check()
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection in autocommit mode, for reads and single statements."""
@@ -115,12 +124,14 @@ class Database:
         correlation_id: str | None = None,
         source: str | None = None,
         durable: bool = True,
+        agent: str | None = None,
     ) -> AsyncIterator[Connection]:
         """One transaction: committed when the block ends, rolled back if it raises.
 
         ``actor``, ``correlation_id`` and ``source`` become the transaction-local settings
         ``pao.actor``, ``pao.correlation_id`` and ``pao.source``, which the audit trigger writes
-        into every ``audit_logs`` row the transaction causes.
+        into every ``audit_logs`` row the transaction causes; ``agent`` (``pao.agent``) is the
+        credential acting on the actor's behalf (a bot), the row's ``agent`` column.
 
         ``durable=False`` commits without waiting for the WAL flush (``synchronous_commit``
         off, this transaction only): the engine's progress records use it. A database crash may
@@ -138,6 +149,7 @@ class Database:
                     actor is not None
                     or correlation_id is not None
                     or source is not None
+                    or agent is not None
                     or not durable
                 ):
                     await conn.execute(
@@ -146,6 +158,7 @@ class Database:
                             "actor": actor or "",
                             "correlation_id": correlation_id or "",
                             "source": source or "",
+                            "agent": agent or "",
                             "synchronous_commit": "on" if durable else "off",
                         },
                     )

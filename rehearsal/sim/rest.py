@@ -9,8 +9,11 @@ satisfies ``successWhen``. OAuth 2.0 client-credentials token endpoints (any pat
 ``/token``) issue tokens. Every answer says it comes from the rehearsal (``"rehearsal": true``
 in its JSON object; ``rehearsal.systems`` adds ``X-PAO-Rehearsal: true`` to every simulator's).
 
-A call the sim was not primed for gets 404 with a body naming what it knows, so a new item or
-an edited URL shows up as such instead of as a mysterious success.
+It follows the catalog while it runs: given a ``catalog`` feed (``rehearsal.systems.
+CatalogFeed``: the item set when the catalog changed since the last look, else None), it looks
+before answering each call and learns the items added or edited since, and forgets removed ones.
+A call that matches no item's action gets 404 with a body naming what it knows, so a URL no item
+has shows up as such instead of as a mysterious success.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,25 +186,45 @@ class _Call:
     action: str | None
 
 
+CatalogActions = Mapping[str, Iterable[Mapping[str, Any]]]  # item id -> its actions
+CatalogFeedFn = Callable[[], CatalogActions | None]  # the items when changed, else None
+
+
 class RestSimulator(HttpFake):
     """See the module docstring."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalog: CatalogFeedFn | None = None) -> None:
         super().__init__("rehearsal REST target")
         self.routes: list[RestRoute] = []
         self.calls: list[_Call] = []
         self.tokens_issued = 0
+        self.catalog = catalog
         self._serial = itertools.count(1)
 
     def prime(self, item_id: str, actions: Iterable[Mapping[str, Any]]) -> None:
         """Learn the rest-api actions of one catalog item (replacing what it had before)."""
         with self.lock:
+            failing = {r.action_id for r in self.routes if r.item_id == item_id and r.failing}
             self.routes = [r for r in self.routes if r.item_id != item_id]
             for action in actions:
                 if action.get("type") == "rest-api":
                     route = RestRoute.from_action(item_id, action)
                     if route is not None:
+                        route.failing = route.action_id in failing
                         self.routes.append(route)
+
+    def follow(self) -> bool:
+        """Learn what changed in the catalog since the last look (items added, edited or
+        removed); whether anything did. Without a ``catalog`` feed, nothing changes."""
+        with self.lock:
+            items = self.catalog() if self.catalog is not None else None
+            if items is None:
+                return False
+            for gone in {r.item_id for r in self.routes} - set(items):
+                self.routes = [r for r in self.routes if r.item_id != gone]
+            for item_id, actions in items.items():
+                self.prime(item_id, actions)
+        return True
 
     def fail(self, action_id: str) -> None:
         with self.lock:
@@ -210,6 +233,7 @@ class RestSimulator(HttpFake):
                     route.failing = True
 
     def handle(self, request: Recorded) -> Reply:
+        self.follow()
         with self.lock:
             self.requests.append(request)
             reply, action = self._answer(request)

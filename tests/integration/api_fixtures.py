@@ -51,14 +51,20 @@ async def token_services(database_url: str) -> AsyncIterator[Services]:
 
 
 async def issue_token(
-    db: Database, email: str, *teams: str, days: int = 1, description: str | None = None
+    db: Database,
+    email: str,
+    *teams: str,
+    days: int = 1,
+    description: str | None = None,
+    roles: tuple[str, ...] = (),
 ) -> str:
-    """A new API token for ``email`` in ``teams``, as ``pao tokens create`` makes one."""
+    """A new API token for ``email`` in ``teams`` (with ``roles``), as ``pao tokens create``
+    makes one."""
     issued = await TokenStore(db).create(
         email=email,
         name=None,
         teams=teams,
-        roles=(),
+        roles=roles,
         days=days,
         description=description,
         actor="test",

@@ -41,9 +41,8 @@ BAD_TOKENS = ["pao_" + "x" * 43, "not-a-pao-token", ""]
 PROBLEM = "application/problem+json"
 NEVER_EXISTED = "00000000-0000-4000-8000-000000000000"
 # As in test_api_schemathesis.py: schema-valid bodies may break rules a static schema cannot
-# carry (per-item field rules, cursors this API issued), and Litestar's automatic OPTIONS answer
-# lists one handler's methods when GET and POST share a path.
-EXCLUDED = [checks.positive_data_acceptance, checks.allow_header_conformance]
+# carry (per-item field rules, cursors this API issued).
+EXCLUDED = [checks.positive_data_acceptance]
 # The event stream of a request stays open until the request ends (test_api_events.py).
 STREAMS = r"/events$"
 EXAMPLES = settings(

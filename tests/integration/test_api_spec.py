@@ -67,6 +67,18 @@ async def test_every_error_is_a_problem_document_with_a_correlation_id(
     validator(await openapi(client), "ProblemDetails").validate(body)
 
 
+async def test_options_lists_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    """GET and POST share `/api/v1/requests`: OPTIONS names both (and so does a 405)."""
+    for path, methods in [
+        ("/api/v1/requests", {"GET", "POST", "OPTIONS"}),
+        ("/api/v1/catalog", {"GET", "OPTIONS"}),
+        ("/api/v1/requests/5b0c8f9e-6d0a-4f5e-9a43-2f1d8c7b6a10/secrets", {"PUT", "OPTIONS"}),
+    ]:
+        response = await client.options(path)
+        assert response.status_code == 204
+        assert set(response.headers["allow"].split(", ")) == methods, path
+
+
 async def test_a_bad_parameter_is_named_as_the_client_sent_it(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/v1/requests?limit=lots")).json()
     assert body["errors"][0]["source"] == "query"

@@ -22,12 +22,16 @@ from orchestrator.requests.service import Principal, RequestDraft
 from orchestrator.services import Services
 from tests.fakes.github.issue_forms import Answer, render_issue_body
 from tests.integration import bot_harness as h
+from tests.integration.api_fixtures import issue_token
 from tests.integration.engine_harness import request_row, store_item
+from tests.integration.test_bot_secrets import secret_item
 
 pytestmark = pytest.mark.anyio
 ACTIONS_BOT = "github-actions[bot]"
 WORKFLOW = h.FIXTURES.parents[2] / ".github" / "workflows" / "request-bot.yml"
 NUMBER = 5
+BOT_EMAIL = "pao-bot@example.com"
+AUTHOR_EMAIL = "Codertocat@users.noreply.github.com"  # PAO_BOT_EMAIL_DOMAIN's default
 
 
 @pytest.fixture
@@ -155,7 +159,7 @@ async def test_issue_form_in_actions_mode_is_submitted_and_followed_after_the_ru
     [request] = await services.db.fetch_all(None, "SELECT * FROM requests")
     assert request["fields"]["size"] == "medium"
     assert request["fields"]["backups"] is True
-    assert request["source"] == "api"  # the API records its own face; see X-PAO-On-Behalf-Of
+    assert request["source"] == "github-issue"  # stated by the bot (X-PAO-Source)
     issue = talk.issues[(h.REPO, NUMBER)]
     assert "pao:in-progress" in issue.labels
     status = [c for c in talk.bot_comments(h.REPO, NUMBER) if "<!-- pao:status" in c.body]
@@ -196,3 +200,85 @@ def test_the_workflows_pass_actionlint() -> None:
         ["actionlint", str(WORKFLOW)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def bot_env(
+    services: Services, world: h.GitHubWorld, event: str, path: Path
+) -> dict[str, str]:
+    """Auth mode token, with the Actions-mode bot's token as README says to make it."""
+    token = await issue_token(services.db, BOT_EMAIL, roles=("bot", "operator"))
+    return {**env_for(world, event, path), "PAO_API_TOKEN": token}
+
+
+async def test_in_actions_mode_the_author_is_the_requester_and_may_abort(
+    token_services: Services, world: h.GitHubWorld, tmp_path: Path
+) -> None:
+    """The bot's token (role bot) names the GitHub author: the request is theirs, and the
+    author's own ``/abort`` is allowed by the slash-command rule and recorded as theirs."""
+    services = token_services
+    await store_item(services, h.database_item())
+    item, _ = await services.catalog.current(h.ITEM_ID)
+    form = forms.issue_form(item)
+    body = render_issue_body(form, {"instanceName": "orders-db", "size": [1], "backups": [True]})
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title=form["title"] + "Orders", body=body, user="Codertocat",
+                   labels=form["labels"])  # fmt: skip
+    event = h.payload("issues.opened")
+    event["issue"].update(number=NUMBER, title=form["title"] + "Orders", body=body)
+    event["issue"]["labels"] = [{**event["issue"]["labels"][0], "name": n} for n in form["labels"]]
+    env = await bot_env(services, world, "issues", record(tmp_path, event))
+    assert (await run(services, world, env)).startswith("submitted request ")
+    [request] = await services.db.fetch_all(None, "SELECT * FROM requests")
+    assert request["requester_email"] == AUTHOR_EMAIL
+    assert request["source"] == "github-issue"
+
+    comment = h.payload("issue_comment.created")
+    comment["issue"]["number"] = NUMBER
+    comment["comment"]["body"] = "/abort changed my mind"
+    comment["comment"]["id"] = talk.add_comment(h.REPO, NUMBER, "/abort", user="Codertocat").id
+    env = {
+        **env,
+        "GITHUB_EVENT_NAME": "issue_comment",
+        "GITHUB_EVENT_PATH": str(record(tmp_path, comment)),
+    }
+    assert await run(services, world, env) == "1 command(s) answered"
+    reply = talk.bot_comments(h.REPO, NUMBER)[-1].body
+    assert "aborted (changed my mind)" in reply
+    row = await request_row(services, str(request["id"]))
+    assert row["status"] == "aborted"
+    [decided] = await services.db.fetch_all(
+        None,
+        "SELECT actor, agent, source FROM audit_logs WHERE table_name = 'requests'"
+        " AND row_id = %(id)s AND operation = 'UPDATE' AND new_data ->> 'status' = 'aborted'",
+        {"id": str(request["id"])},
+    )
+    assert decided == {"actor": AUTHOR_EMAIL, "agent": BOT_EMAIL, "source": "api"}
+
+
+async def test_an_issue_needing_a_secret_waits_for_it_in_actions_mode(
+    token_services: Services, world: h.GitHubWorld, tmp_path: Path
+) -> None:
+    """As in App mode (``test_bot_secrets``): the bot states the request's GitHub source, so
+    the API applies the same secret policy and the request waits in ``awaiting_secret``."""
+    services = token_services
+    await store_item(services, secret_item())
+    item, _ = await services.catalog.current(h.ITEM_ID)
+    form = forms.issue_form(item)
+    body = render_issue_body(
+        form, {"instanceName": "orders-db", "credentials": [1], "backups": [False]}
+    )
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title="db", body=body, user="Codertocat", labels=form["labels"])
+    event = h.payload("issues.opened")
+    event["issue"].update(number=NUMBER, title="db", body=body)
+    event["issue"]["labels"] = [{**event["issue"]["labels"][0], "name": n} for n in form["labels"]]
+    env = await bot_env(services, world, "issues", record(tmp_path, event))
+    done = await run(services, world, env)
+    assert done.startswith("submitted request "), done
+    [request] = await services.db.fetch_all(None, "SELECT * FROM requests")
+    assert request["status"] == "awaiting_secret"
+    assert request["requester_email"] == AUTHOR_EMAIL
+    assert "adminPassword" not in request["fields"]
+    assert "pao:awaiting-secret" in talk.issues[(h.REPO, NUMBER)].labels
+    [status] = [c for c in talk.bot_comments(h.REPO, NUMBER) if "<!-- pao:status" in c.body]
+    assert f"PUT /api/v1/requests/{request['id']}/secrets" in status.body

@@ -30,6 +30,7 @@ from orchestrator.engine.executor import (
     Pending,
     Registry,
 )
+from orchestrator.engine.jobs import ACTION_CRASH_LIMIT
 from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.policy import RetryPolicy
@@ -403,34 +404,38 @@ async def settle(services: Services, script: Script) -> None:
 
 
 async def test_crash_limit_counts_per_action(services: Services) -> None:
+    limit = ACTION_CRASH_LIMIT
     script = Script()
-    script.crashes = {"first": 2, "second": 2}
+    script.crashes = {"first": limit - 1, "second": limit - 1}
     request_id = await start(services, action("first"), action("second"))
-    await crash_on(services, script, request_id, 2)  # two crashes on first
+    await crash_on(services, script, request_id, limit - 1)  # first: all crashes but one
     await deliver(services, script, request_id)  # first completes, then second crashes
-    await crash_on(services, script, request_id, 1)  # the job's fourth receive in all
-    await settle(services, script)  # the fifth: second completes
+    await crash_on(services, script, request_id, limit - 2)  # second's other crashes
+    await settle(services, script)  # second completes: 2 * limit receives of the job in all
 
     request = await request_row(services, request_id)
     assert request["status"] == "completed", request["error_context"]
-    assert [r.action_id for r in script.runs] == ["first"] * 3 + ["second"] * 3
+    assert [r.action_id for r in script.runs] == ["first"] * limit + ["second"] * limit
 
 
-async def test_crashing_three_times_on_one_action_fails_it_clearly(services: Services) -> None:
+async def test_crashing_on_one_action_up_to_the_limit_fails_it_clearly(
+    services: Services,
+) -> None:
     script = Script()
-    script.crashes = {"second": 3}
+    script.crashes = {"second": ACTION_CRASH_LIMIT}
     request_id = await start(services, action("first"), action("second"))
-    await crash_on(services, script, request_id, 3)
+    await crash_on(services, script, request_id, ACTION_CRASH_LIMIT)
     await settle(services, script)  # the sweep (or SQS's dead-letter queue) finds the job dead
 
     request = await request_row(services, request_id)
     assert request["status"] == "failed"
     assert request["error_context"]["failed_action"] == "second"
-    assert "worker crashed 3 times while running second" in request["error_context"]["error"]
+    crashed = f"worker crashed {ACTION_CRASH_LIMIT} times while running second"
+    assert crashed in request["error_context"]["error"]
     actions = await action_rows(services, request_id)
     assert actions["first"]["status"] == "completed"
     assert actions["second"]["status"] == "failed"
-    assert "worker crashed 3 times while running second" in actions["second"]["error"]["message"]
+    assert crashed in actions["second"]["error"]["message"]
     assert actions["second"]["outcome_unknown"] is True  # an operator's retry keeps its key
 
 

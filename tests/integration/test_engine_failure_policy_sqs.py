@@ -20,8 +20,8 @@ def api_settings(sqs_queues: SqsQueues) -> Settings:
 
 
 test_crash_limit_counts_per_action = policy.test_crash_limit_counts_per_action
-test_crashing_three_times_on_one_action_fails_it_clearly = (
-    policy.test_crashing_three_times_on_one_action_fails_it_clearly
+test_crashing_on_one_action_up_to_the_limit_fails_it_clearly = (
+    policy.test_crashing_on_one_action_up_to_the_limit_fails_it_clearly
 )
 test_open_circuit_delays_to_the_probe_time_without_spending_attempts = (
     policy.test_open_circuit_delays_to_the_probe_time_without_spending_attempts

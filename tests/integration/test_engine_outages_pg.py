@@ -19,7 +19,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Registry
-from orchestrator.engine.pg_queue import PgQueue
+from orchestrator.engine.pg_queue import Job, PgQueue
 from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
@@ -36,6 +36,7 @@ from tests.integration.engine_harness import (
     store_item,
     submit,
 )
+from tests.integration.lost_lease import expire_lease, first_action_lost_lease
 from tests.integration.test_engine_sqs_outages import (
     FAST_OUTAGE_BACKOFF,
     Gate,
@@ -236,3 +237,13 @@ async def test_lost_lease_hands_on_the_chain_instead_of_stranding_it(services: S
 
     assert (await request_row(services, request_id))["status"] == "completed"
     assert gate.calls == Counter({(request_id, f"step{n}"): 1 for n in range(3)})
+
+
+async def test_lost_lease_on_the_first_action_hands_on_the_chain(services: Services) -> None:
+    """As above, on a request's first action (its job named no action when it was created),
+    with the second delivery resuming that action while the first worker records it."""
+
+    async def redeliver(job: Job) -> None:
+        await expire_lease(services, job)
+
+    await first_action_lost_lease(services, "pg-first-handover-item", redeliver)

@@ -22,12 +22,14 @@ from api.app import create_app
 from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Registry
 from orchestrator.engine.jobs import RUN_ACTION
+from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.process import WorkerPool
 from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.reconciler import OutboxReconciler
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.sqs_queue import (
     DeadLetterDrain,
+    Delivery,
     OutboxRelay,
     SqsPolicy,
     SqsQueue,
@@ -47,6 +49,7 @@ from tests.integration.engine_harness import (
     store_item,
     submit,
 )
+from tests.integration.lost_lease import expire_lease, first_action_lost_lease
 from tests.integration.sqs_harness import (
     ACCESS_KEY_ID,
     REGION,
@@ -142,7 +145,9 @@ async def running(*tasks: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIt
         yield
     finally:
         stop.set()
-        await asyncio.wait_for(asyncio.gather(*started), timeout=30)
+        # a bound for a hang, not a speed goal: a claim may wait out the pool's own 30 s
+        # connection timeout after an outage on a loaded machine before its loop sees `stop`
+        await asyncio.wait_for(asyncio.gather(*started), timeout=120)
 
 
 async def test_outage_during_long_actions_runs_each_action_once(
@@ -362,3 +367,23 @@ async def test_readiness_is_degraded_while_sqs_is_unreachable(
         assert body["checks"]["queue"]["status"] == "ok"
         assert body["status"] in ("ready", "degraded")  # the cache may be down in this setup
         assert body["status"] == "ready" or body["checks"]["cache"]["status"] == "degraded"
+
+
+async def test_lost_lease_on_the_first_action_hands_on_the_chain(
+    services: Services, sqs_queues: SqsQueues
+) -> None:
+    """A request's first action resumed by a second delivery (its lease ran out and SQS made
+    the message visible again) while the first worker records it: the chain goes on
+    (``tests/integration/test_engine_outages_pg.py`` has the same on PostgreSQL)."""
+
+    async def redeliver(job: Job) -> None:
+        await expire_lease(services, job)
+        delivery = Delivery.of(job.locked_by)
+        assert delivery is not None
+        sqs_queues.client.change_message_visibility(
+            QueueUrl=sqs_queues.queue_url,
+            ReceiptHandle=delivery.receipt_handle,
+            VisibilityTimeout=0,
+        )
+
+    await first_action_lost_lease(services, "sqs-first-handover-item", redeliver)

@@ -49,8 +49,9 @@ RETURNING id;
 -- The job in hand ends in the caller's transaction but another delivery holds it now (this
 -- worker's lease ran out and it was received again): the job gives up its dedupe key, so the
 -- next step the caller enqueues in the same transaction is not swallowed by it. The other
--- delivery then finds the action its job names already recorded, and stops. A job naming no
--- action (a request's first job) keeps its key: its other delivery goes on with the chain.
+-- delivery then finds the action its job names already recorded, and stops. A job names its
+-- action from the action's start (engine_advance); one naming none has started nothing, and
+-- keeps its key: its other delivery goes on with the chain.
 UPDATE jobs SET dedupe_key = NULL
 WHERE id = %(id)s AND status IN ('ready', 'running') AND dedupe_key IS NOT NULL
   AND payload ? 'action_id'
@@ -131,9 +132,10 @@ SELECT fields FROM request_secrets WHERE request_id = %(request_id)s;
 -- redelivery: attempts unchanged) with the attempt's own deadline (a resumed attempt gets a new
 -- one: the deadline belongs to the attempt, not to the action's first start) and its log rows
 -- are written in order. Going on inside a job, the same statement records the action just
--- completed (done_id, outputs) and points the job at the new action (job_id), giving it a
--- fresh receive budget for that action (crash_limit receives, the one in hand the first:
--- action_receives_from is the receive before it); both NULL otherwise.
+-- completed (done_id, outputs); done_id NULL otherwise. It points the job (job_id) at the new
+-- action, giving it a fresh receive budget for that action (crash_limit receives, the one in
+-- hand the first: action_receives_from is the receive before it), when going on or when the job
+-- named no action yet (a request's first job); job_id NULL otherwise.
 WITH done AS (
     UPDATE request_actions
     SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,

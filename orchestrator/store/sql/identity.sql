@@ -47,8 +47,8 @@ SELECT DISTINCT owner_team FROM catalog_items WHERE owner_team = ANY(%(teams)s::
 -- name: identity_list_audit
 -- Keyset pagination over id, newest first; every filter optional and bound. ``request_id``
 -- selects a request's own rows and those of its actions; ``since`` inclusive, ``until`` not.
-SELECT id, table_name, row_id, operation, actor, correlation_id, source, old_data, new_data,
-       created_at
+SELECT id, table_name, row_id, operation, actor, agent, correlation_id, source, old_data,
+       new_data, created_at
 FROM audit_logs
 WHERE (%(table_name)s::text IS NULL OR table_name = %(table_name)s)
   AND (%(row_id)s::text IS NULL OR row_id = %(row_id)s)

@@ -21,6 +21,10 @@ SELECT j.*, j.run_after <= now() + make_interval(secs => %(tolerance_seconds)s) 
 FROM jobs j WHERE j.id = %(id)s
 FOR UPDATE;
 
+-- name: sqs_job_status
+-- Where a job stands (the Lambda face: whether a record's job is finished after its run).
+SELECT status FROM jobs WHERE id = %(id)s;
+
 -- name: sqs_complete
 -- Complete the job if this delivery holds it; either way say whether the job is finished (then
 -- its message can be deleted). The outer SELECT sees the row as it was before the UPDATE.
