@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from typing import Any
 
-Scope = dict[str, Any]
+from rehearsal.sim.http import Receive, Scope, Send, receive_request
 
 FAIL_500 = 0.12
 RATE_LIMITED = 0.10
@@ -33,22 +33,11 @@ class ChaosTarget:
         self.created: Counter[str] = Counter()  # name -> resources created under distinct keys
         self.answers: Counter[str] = Counter()
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if scope["path"] == "/report":
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = await receive_request(scope, receive, send)
+        if request is None:
+            return
+        if request.path == "/report":
             duplicated = {name: n for name, n in self.created.items() if n > 1}
             report = {
                 "created": sum(self.created.values()),
@@ -57,8 +46,7 @@ class ChaosTarget:
             }
             await respond(send, 200, report, {})
             return
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        key = headers.get("idempotency-key", "")
+        key = request.headers.get("idempotency-key", "")
         draw = self.rng.random()
         if draw < FAIL_500:
             self.answers["500"] += 1
@@ -68,7 +56,7 @@ class ChaosTarget:
             self.answers["429"] += 1
             await respond(send, 429, {"error": "slow down"}, {"Retry-After": "1"})
             return
-        data = json.loads(body or b"{}")
+        data = request.json() or {}
         resource = self.by_key.get(key)
         if resource is None:
             resource = {"id": f"res-{len(self.by_key) + 1}", "name": data.get("name")}
@@ -81,7 +69,7 @@ class ChaosTarget:
         await respond(send, 201, resource, {})
 
 
-async def respond(send: Any, status: int, payload: Any, headers: dict[str, str]) -> None:
+async def respond(send: Send, status: int, payload: Any, headers: dict[str, str]) -> None:
     raw = json.dumps(payload).encode()
     pairs = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     pairs += [(k.encode(), v.encode()) for k, v in headers.items()]

@@ -36,7 +36,7 @@ from orchestrator.catalog.local_source import fingerprint
 from rehearsal.sim.github import FakeGitHub
 from rehearsal.sim.github_actions import ActionsArea, FakeWorkflow
 from rehearsal.sim.http import HttpFake, Recorded, Reply
-from rehearsal.sim.jira import CATEGORIES, RESOLUTIONS, WORKFLOW, FakeJira
+from rehearsal.sim.jira import RESOLUTIONS, WORKFLOW, FakeJira
 from rehearsal.sim.loopback import serve_asgi
 from rehearsal.sim.rest import CatalogFeedFn, RestSimulator, placeholder
 from rehearsal.sim.terraform_cloud import FINAL, FakeTerraformCloud
@@ -209,24 +209,6 @@ class RehearsalJira(FakeJira):
             for name in (done, failed):
                 self.workflow.setdefault(name, (str(10100 + len(self.workflow)), "done"))
         self.targets: dict[str, tuple[str, str]] = {}  # issue key -> (completed, failed)
-
-    def _status(self, name: str) -> dict[str, Any]:
-        status_id, category = self.workflow[name]
-        category_id, category_name, colour = CATEGORIES[category]
-        return {
-            "self": self._url(f"status/{status_id}"),
-            "description": "",
-            "iconUrl": f"{self.base_url}/images/icons/status_generic.gif",
-            "name": name,
-            "id": status_id,
-            "statusCategory": {
-                "self": self._url(f"statuscategory/{category_id}"),
-                "id": int(category_id),
-                "key": category,
-                "colorName": colour,
-                "name": category_name,
-            },
-        }
 
     def move(self, key: str, status: str, resolution: str | None = None) -> None:
         with self.lock:

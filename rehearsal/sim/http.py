@@ -51,6 +51,32 @@ class Recorded:
         return values[0] if values else default
 
 
+async def receive_request(scope: Scope, receive: Receive, send: Send) -> Recorded | None:
+    """The HTTP request of an ASGI call, its body read whole; None for a lifespan call, which is
+    answered here (a server that sends lifespan events gets its startup/shutdown replies)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return None
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    return Recorded(
+        method=scope["method"],
+        path=scope["path"],
+        query=parse_qs(scope["query_string"].decode()),
+        headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+        body=body,
+    )
+
+
 @dataclass(slots=True)
 class Reply:
     """A response: ``body`` is JSON-encoded unless it is bytes (sent as ``content_type``)."""
@@ -119,19 +145,9 @@ class HttpFake:
     # -- ASGI ----------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = Recorded(
-            method=scope["method"],
-            path=scope["path"],
-            query=parse_qs(scope["query_string"].decode()),
-            headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
-            body=body,
-        )
+        request = await receive_request(scope, receive, send)
+        if request is None:
+            return
         reply = self.handle(request)
         if reply.delay:
             await asyncio.sleep(reply.delay)

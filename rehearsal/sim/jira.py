@@ -118,6 +118,7 @@ class FakeJira(HttpFake):
         site_url: str | None = None,
     ) -> None:
         super().__init__("fake JIRA")
+        self.workflow: dict[str, tuple[str, str]] = WORKFLOW  # status -> (id, category)
         self.exchanges: list[tuple[Recorded, Reply]] = []
         self.search_lag = search_lag
         self.clock = clock
@@ -281,7 +282,7 @@ class FakeJira(HttpFake):
         return Reply(200, fields)
 
     def _status(self, name: str) -> dict[str, Any]:
-        status_id, category = WORKFLOW[name]
+        status_id, category = self.workflow[name]
         category_id, category_name, colour = CATEGORIES[category]
         return {
             "self": self._url(f"status/{status_id}"),

@@ -26,32 +26,13 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
+from rehearsal.sim.http import Receive, Recorded, Scope, Send, receive_request
 from rehearsal.sim.loopback import serve_asgi
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-    def form(self) -> dict[str, list[str]]:
-        return parse_qs(self.body.decode())
 
 
 @dataclass(slots=True)
@@ -93,28 +74,9 @@ class RestTarget:
     # -- ASGI ----------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        recorded = Recorded(
-            method=scope["method"],
-            path=scope["path"],
-            query=parse_qs(scope["query_string"].decode()),
-            headers=headers,
-            body=body,
-        )
+        recorded = await receive_request(scope, receive, send)
+        if recorded is None:
+            return
         with self.lock:
             self.requests.append(recorded)
             queued = self.scripts.get(recorded.path)
