@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from actions.github_workflow import GitHubWorkflowExecutor
-from actions.jira_ticket import JiraSettings, JiraTicketExecutor
+from actions.jira.executor import JiraTicketExecutor
+from actions.jira.settings import JiraSettings
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
 from actions.secrets import SecretSettings
 from actions.terraform import TerraformExecutor, TerraformSettings

@@ -14,6 +14,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 
 from api.auth import PUBLIC_PATHS, AuthMiddleware
+from api.controllers import approvals
 from api.controllers.audit import AuditController
 from api.controllers.catalog import CatalogController
 from api.controllers.github import GitHubWebhookController
@@ -40,6 +41,7 @@ from orchestrator.engine.executor import Registry
 from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
+from portal.app import portal_routes
 
 Background = Callable[[Services, Metrics, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -56,7 +58,8 @@ def create_app(
     metrics = Metrics()
     sqs_stats = None
     if settings.engine.queue_backend == "sqs":  # /metrics reports SQS's own counts too
-        from orchestrator.engine.sqs_queue import SqsQueueStats, run_delivery
+        from orchestrator.engine.sqs.relay import run_delivery
+        from orchestrator.engine.sqs.stats import SqsQueueStats
 
         sqs_stats = SqsQueueStats.from_settings(settings.engine)
         metrics.engine.watch_sqs(sqs_stats)  # and readiness whether SQS answers
@@ -108,9 +111,13 @@ def create_app(
             RequestsController,
             validate_request,  # the spec's POST /api/v1/validate/request
             RequestSecretsController,
+            approvals.approve,  # approval gates (issue 21)
+            approvals.reject,
+            approvals.inbox,
             SystemController,
             ToolsController,
             docs_assets_router(),  # Swagger UI's files, served here: the docs work offline
+            *portal_routes(settings),  # the self-service portal (HTML pages) under /portal
         ],
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),

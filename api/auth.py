@@ -67,12 +67,12 @@ from orchestrator.identity.aws_iam import (
     parse_principals,
     principal_for,
 )
+from orchestrator.identity.principal import Principal
 from orchestrator.identity.tokens import TokenStore
 from orchestrator.observability import bind
 from orchestrator.requests.secrets import GITHUB_SOURCES
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
-from orchestrator.store.queries import QUERIES
 
 PUBLIC_PATHS = [
     r"^/api/v1/health",
@@ -356,9 +356,7 @@ async def catalog_owners(
     policy = policy_of(services)
     owned: list[str] = []
     if not policy.sees_everything(principal) and principal.teams:
-        async with services.db.connection() as conn:
-            cur = await conn.execute(QUERIES.identity_owner_teams, {"teams": list(principal.teams)})
-            owned = [row["owner_team"] for row in await cur.fetchall()]
+        owned = await services.access_facts.owned_teams(principal.teams)
     if not can_use_platform_tools(policy, principal, owned):
         raise PermissionDeniedException("platform tools are for teams that own catalog items")
 
@@ -368,9 +366,7 @@ async def require_request(
 ) -> None:
     """Raise NotFound (also for another team's request) or 403 unless ``principal`` may read
     the request, or take ``decision`` on it."""
-    async with services.db.connection() as conn:
-        cur = await conn.execute(QUERIES.identity_request_facts, {"id": request_id})
-        row = await cur.fetchone()
+    row = await services.access_facts.request(request_id)
     policy = policy_of(services)
     owner = row["owner_team"] if row is not None else None
     # Acting for a user, a bot credential may do what the user may, or what it may itself: a

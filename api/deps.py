@@ -9,7 +9,7 @@ from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 
 from api.auth import CHALLENGE, is_public, local_admin
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 
 ANONYMOUS = Principal(email="anonymous@invalid", name="Anonymous")

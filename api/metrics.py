@@ -6,8 +6,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client import metrics as prometheus_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
@@ -18,6 +17,17 @@ HTTP_LATENCY = "pao_http_request_duration_seconds"
 # prometheus-client's defaults plus 2 s, the spec's p95 alert threshold: a quantile is
 # interpolated between bucket bounds, so the threshold itself must be one to be exact there.
 HTTP_BUCKETS: tuple[float, ...] = tuple(sorted({*Histogram.DEFAULT_BUCKETS, 2.0}))
+
+
+def created_series_enabled() -> bool:
+    """Whether prometheus-client exposes ``_created`` series now (``disable_created_metrics()``
+    or ``PROMETHEUS_DISABLE_CREATED_SERIES`` turn them off). The library has setters but no
+    getter, so ask a throw-away, unregistered Counter what it would expose: public API only,
+    and the answer follows the library whichever way it was switched. Runs once per scrape."""
+    probe = Counter("pao_created_probe", "probe", registry=None)
+    return any(
+        sample.name.endswith("_created") for metric in probe.collect() for sample in metric.samples
+    )
 
 
 class HttpMetrics:
@@ -55,7 +65,7 @@ class HttpMetrics:
         yield Metric(HTTP_LATENCY, "HTTP request latency, by method and route", "histogram")
 
     def collect(self) -> Iterator[Metric]:
-        created = getattr(prometheus_metrics, "_use_created", True)
+        created = created_series_enabled()
         requests, latency = self.describe()
         for (method, route, status), (count, since) in list(self._counts.items()):
             labels = {"method": method, "route": route, "status": str(status)}

@@ -128,6 +128,79 @@ class ValidationResult(msgspec.Struct):
     errors: list[dict[str, Any]]
     warnings: list[str]
     catalog_item_version: Annotated[str | None, msgspec.Meta(examples=["1.4.0"])]
+    approval: Annotated[
+        ApprovalGate | None,
+        msgspec.Meta(description="who must approve before anything is provisioned (issue 21)"),
+    ] = None
+
+
+class StageApprovers(msgspec.Struct):
+    """Who may decide a stage: teams, people (e-mail or `@login`), the item's CODEOWNERS."""
+
+    teams: Annotated[list[str], msgspec.Meta(examples=[["security"]])]
+    users: Annotated[list[str], msgspec.Meta(examples=[["alice@example.com", "@bob"]])]
+    codeowners: Annotated[
+        list[str] | None,
+        msgspec.Meta(description="the owners of the item's file; null when not a CODEOWNERS stage"),
+    ]
+
+
+class ApprovedBy(msgspec.Struct):
+    """One counted approval."""
+
+    approver: Annotated[str, msgspec.Meta(examples=["sam@example.com"])]
+    name: str | None
+    via: Annotated[str, msgspec.Meta(examples=["team:security"])]
+    at: Timestamp
+
+
+class RejectedBy(msgspec.Struct):
+    """The rejection that ended the gate."""
+
+    approver: Annotated[str, msgspec.Meta(examples=["sam@example.com"])]
+    name: str | None
+    reason: Annotated[str | None, msgspec.Meta(examples=["no production access for contractors"])]
+    at: Timestamp
+
+
+class ApprovalStageView(msgspec.Struct):
+    """One stage of an approval gate and where it stands."""
+
+    name: Annotated[str, msgspec.Meta(examples=["security"])]
+    description: str | None
+    state: Annotated[
+        Literal["skipped", "approved", "rejected", "expired", "pending", "waiting"],
+        msgspec.Meta(examples=["pending"]),
+    ]
+    reason: Annotated[str | None, msgspec.Meta(examples=["0 of 1 approvals"])]
+    approvers: StageApprovers
+    count: Annotated[int, msgspec.Meta(ge=1, examples=[1])]
+    approved_by: list[ApprovedBy]
+    rejected_by: RejectedBy | None
+    condition: Annotated[str | None, msgspec.Meta(examples=["fields.accessLevel != 'read-only'"])]
+    allow_requester: bool
+    expires_after: Annotated[str | None, msgspec.Meta(examples=["3d"])]
+    expires_at: Timestamp | None
+
+
+class ApprovalGate(msgspec.Struct):
+    """An item's approval gate for one request: who must approve, who did, and the outcome.
+    Stages run in order; a stage whose condition is false is `skipped`."""
+
+    required: Annotated[bool, msgspec.Meta(description="whether anyone must approve")]
+    outcome: Annotated[
+        Literal["approved", "pending", "rejected", "expired"], msgspec.Meta(examples=["pending"])
+    ]
+    reason: str | None
+    revision: Annotated[
+        str,
+        msgspec.Meta(
+            description="digest of what is approved; a changed request starts over",
+            examples=["sha256:1f0c2a9b3d4e5f60"],
+        ),
+    ]
+    current_stage: Annotated[str | None, msgspec.Meta(examples=["security"])]
+    stages: list[ApprovalStageView]
 
 
 class Requester(msgspec.Struct):
@@ -201,6 +274,10 @@ class RequestView(RequestSummary, kw_only=True):
     escalation_ticket: str | None
     escalation: EscalationView | None
     actions: list[ActionView] | None = None
+    approval: Annotated[
+        ApprovalGate | None,
+        msgspec.Meta(description="the approval gate, for an item that has one"),
+    ] = None
 
 
 class Pagination(msgspec.Struct, omit_defaults=True):
@@ -238,6 +315,7 @@ class RequestStatus(msgspec.Struct):
     current_action: Annotated[str | None, msgspec.Meta(examples=["notify"])]
     actions: list[ActionStatus]
     updated_at: Timestamp
+    approval: ApprovalGate | None = None
 
 
 class LogEntry(msgspec.Struct):
@@ -831,3 +909,68 @@ def refine_openapi(document: OpenAPI) -> OpenAPI:
             schema.then = Schema(schema_not=Schema(required=["catalogItem"]))
             schema.schema_else = Schema(required=["catalogItem"])
     return document
+
+
+# -- approvals ----------------------------------------------------------------------------------
+
+
+class Approve(msgspec.Struct, forbid_unknown_fields=True):
+    """An approval of the request's current stage (the comment is kept with the decision)."""
+
+    comment: (
+        Annotated[str, msgspec.Meta(max_length=2000, examples=["scope and period look right"])]
+        | None
+    ) = None
+
+
+class Reject(msgspec.Struct, forbid_unknown_fields=True):
+    """A rejection; the reason is required (422 without one) and shown to the requester."""
+
+    reason: (
+        Annotated[
+            str,
+            msgspec.Meta(max_length=2000, examples=["no production write access for contractors"]),
+        ]
+        | None
+    ) = None
+
+
+class GateDecisionView(msgspec.Struct):
+    """What an approval or rejection did: the request after it, its gate, and whether this
+    call recorded a decision (false for a repeat of the same person's approval)."""
+
+    request: RequestView
+    approval: ApprovalGate
+    recorded: bool
+    outcome: Annotated[
+        Literal["approved", "pending", "rejected", "expired"],
+        msgspec.Meta(
+            description="approved: the request is queued (or awaits its secret); pending: "
+            "more approvals are needed; rejected / expired: the request is `rejected`",
+            examples=["approved"],
+        ),
+    ]
+
+
+class InboxRequester(msgspec.Struct):
+    email: Annotated[str, msgspec.Meta(examples=["jdoe@example.com"])]
+    name: str | None
+
+
+class InboxEntryView(msgspec.Struct):
+    """A request waiting for a decision the caller may take."""
+
+    request_id: RequestId
+    catalog_item_id: ItemId
+    title: Title | None
+    requester: InboxRequester
+    stage: Annotated[str, msgspec.Meta(examples=["security"])]
+    revision: Annotated[str, msgspec.Meta(examples=["sha256:1f0c2a9b3d4e5f60"])]
+    waiting_since: Timestamp | None
+    expires_at: Timestamp | None
+
+
+class ApprovalInbox(msgspec.Struct):
+    """Requests awaiting the caller's decision, oldest waiting first."""
+
+    items: list[InboxEntryView]

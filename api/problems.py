@@ -30,6 +30,7 @@ from api.auth import WRITE_METHODS
 from api.input_guard import InputRefused
 from api.request_context import random_id
 from orchestrator.errors import (
+    Forbidden,
     InvalidState,
     ItemNotRequestable,
     NotAvailable,
@@ -194,6 +195,7 @@ log = logging.getLogger(__name__)
 
 _STATUS: dict[type[PaoError], int] = {
     NotFound: 404,
+    Forbidden: 403,
     InvalidState: 409,
     ValidationFailed: 422,
     ItemNotRequestable: 409,

@@ -6,6 +6,8 @@
     pao requests show ID | logs ID
     pao requests watch ID                     each action's state, live, until the request ends
     pao requests retry ID [--action A] | abort ID [--reason R] | escalate ID [--reason R]
+    pao requests approve ID [--comment C] | reject ID --reason R
+    pao requests approvals                    requests awaiting your approval
 
 The API is ``PAO_API_URL`` (default: the local ``pao serve``, ``http://PAO_HOST:PAO_PORT``), with
 ``PAO_API_TOKEN`` as bearer token when set (auth mode ``token``). Exit status: 0 done (for
@@ -28,7 +30,7 @@ import yaml
 
 from orchestrator.settings import Settings, settings_for_command
 
-TERMINAL = frozenset({"completed", "failed", "aborted", "escalated"})
+TERMINAL = frozenset({"completed", "failed", "aborted", "escalated", "rejected"})
 SYMBOLS = {
     "pending": "·",
     "in_progress": "▶",
@@ -105,6 +107,19 @@ def register(commands: Any) -> None:
         decide.add_argument("id", metavar="ID")
         decide.add_argument("--reason", default=None)
         decide.set_defaults(handler=_handler(_decide(verb)))
+
+    approve = sub.add_parser("approve", help="approve the request's current approval stage")
+    approve.add_argument("id", metavar="ID")
+    approve.add_argument("--comment", default=None, help="kept with your approval")
+    approve.set_defaults(handler=_handler(_approve))
+    reject = sub.add_parser("reject", help="reject a request awaiting approval")
+    reject.add_argument("id", metavar="ID")
+    reject.add_argument("--reason", required=True, help="why (shown to the requester)")
+    reject.set_defaults(handler=_handler(_reject))
+    inbox = sub.add_parser("approvals", help="requests awaiting your approval")
+    inbox.add_argument("--limit", type=int, default=50)
+    inbox.add_argument("--json", action="store_true")
+    inbox.set_defaults(handler=_handler(_approvals))
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -222,6 +237,8 @@ def _preview(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int
             print(f"error: {error.get('pointer', '')}: {error.get('message')}", file=out)
         return EXIT_FAILED
     print(f"valid: {args.file} (catalog version {answer.get('catalog_item_version')})", file=out)
+    for line in gate_lines(answer.get("approval")):
+        print(line, file=out)
     body = _request_body(args.file)
     dry_run = client.post(
         "/api/v1/test/variables",
@@ -265,6 +282,8 @@ def _show(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int:
         return EXIT_OK
     print(f"{request['id']}  {request['catalog_item']} {request['catalog_item_version']}", file=out)
     print(f"status: {request['status']}  requester: {request['requester'].get('email')}", file=out)
+    for line in gate_lines(request.get("approval")):
+        print(line, file=out)
     for line in action_lines(request):
         print(line, file=out)
     context = request.get("error_context")
@@ -308,6 +327,76 @@ def _decide(verb: str) -> Command:
         return EXIT_OK
 
     return decide
+
+
+def gate_lines(gate: Mapping[str, Any] | None) -> list[str]:
+    """An approval gate in a few lines: the outcome, then each stage and who approved."""
+    if not gate:
+        return []
+    if not gate.get("required"):
+        return ["approval: not needed"]
+    lines = [
+        f"approval: {gate.get('outcome')}" + (f" ({gate['reason']})" if gate.get("reason") else "")
+    ]
+    for stage in gate.get("stages") or []:
+        approvers = stage.get("approvers") or {}
+        who = [f"team {t}" for t in approvers.get("teams") or []] + list(
+            approvers.get("users") or []
+        )
+        if approvers.get("codeowners") is not None:
+            who.append("CODEOWNERS " + (", ".join(approvers["codeowners"]) or "(none known)"))
+        done = ", ".join(a.get("name") or a["approver"] for a in stage.get("approved_by") or [])
+        lines.append(
+            f"  {stage['name']:<20} {stage['state']:<9} {len(stage.get('approved_by') or [])}/"
+            f"{stage['count']} by {', '.join(who) or 'nobody'}"
+            + (f"; approved by {done}" if done else "")
+            + (
+                f"; {stage['reason']}"
+                if stage.get("reason") and stage["state"] == "skipped"
+                else ""
+            )
+        )
+    return lines
+
+
+def _gate_decision(
+    verb: str, args: argparse.Namespace, answer: Mapping[str, Any], out: TextIO
+) -> int:
+    request = answer.get("request") or {}
+    again = "" if answer.get("recorded", True) else " (already recorded)"
+    print(f"{verb}{again}: {args.id} is {request.get('status')}", file=out)
+    for line in gate_lines(answer.get("approval")):
+        print(line, file=out)
+    return EXIT_OK
+
+
+def _approve(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int:
+    body = {"comment": args.comment} if args.comment else None
+    answer = _call(client, "POST", f"/requests/{args.id}/approve", json=body)
+    return _gate_decision("approved", args, answer, out)
+
+
+def _reject(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int:
+    answer = _call(client, "POST", f"/requests/{args.id}/reject", json={"reason": args.reason})
+    return _gate_decision("rejected", args, answer, out)
+
+
+def _approvals(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int:
+    page = _call(client, "GET", "/approvals", params={"limit": args.limit})
+    if args.json:
+        _dump(page, out)
+        return EXIT_OK
+    items = page.get("items") or []
+    if not items:
+        print("nothing awaits your approval", file=out)
+    for entry in items:
+        expires = f"  expires {entry['expires_at'][:16]}" if entry.get("expires_at") else ""
+        print(
+            f"{entry['request_id']}  {entry['catalog_item_id']:<32} stage {entry['stage']:<16} "
+            f"{entry['requester'].get('email', '')}{expires}",
+            file=out,
+        )
+    return EXIT_OK
 
 
 def _watch(args: argparse.Namespace, client: httpx.Client, out: TextIO) -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 
 from bench.loadgen import LoadResult, build_request, run_load
-from tests.samples import FIELDS, ITEM
+from rehearsal.samples import FIELDS, ITEM
 
 ROOT = Path(__file__).resolve().parent.parent
 

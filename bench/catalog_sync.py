@@ -34,8 +34,8 @@ from orchestrator.catalog.sync import GitHubCatalogSync
 from orchestrator.github_client import GitHubSettings, github_client
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
-from tests.fakes.github.core import FakeGitHub
-from tests.fakes.github.repos import RepoArea
+from rehearsal.sim.github import FakeGitHub
+from rehearsal.sim.github_repos import RepoArea
 
 TOKEN = "ghs_benchToken"
 REPO = "acme/catalog"

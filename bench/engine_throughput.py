@@ -37,11 +37,12 @@ from orchestrator.engine.executor import ActionResult, ActionRun, Registry
 from orchestrator.engine.jobs import RUN_ACTION
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.process import WorkerPool
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft
 from orchestrator.runtime import freeze_startup_heap
 from orchestrator.services import open_services
 from orchestrator.settings import EngineSettings, Settings
-from tests.integration.engine_harness import item_document
+from rehearsal.samples import item_document
 
 ACTIONS = ["network", "database", "secrets", "register"]
 

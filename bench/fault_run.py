@@ -34,10 +34,11 @@ import httpx
 import psycopg
 
 from bench.api_throughput import free_port, start
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
-from tests.integration.engine_harness import item_document
+from rehearsal.samples import item_document
 
 ACTIONS = ["network", "database", "register"]
 ENDED = ("completed", "failed", "aborted", "escalated")

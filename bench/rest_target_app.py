@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fakes.rest_target import RestTarget
+from rehearsal.sim.rest_target import RestTarget
 
 
 def app() -> RestTarget:

@@ -51,7 +51,7 @@ class _LazyIntake:
 
     async def __call__(self, body: bytes, headers: Any) -> IntakeResult:
         if self.intake is None:
-            self.intake = make_intake(self.app.state.services.db, self.settings)
+            self.intake = make_intake(self.app.state.services, self.settings)
         return await self.intake(body, headers)
 
 

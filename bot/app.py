@@ -1,8 +1,9 @@
 """The bot composed: the routers of every event family, the webhook job, the notify listener.
 
 Start-up code builds a ``Bot`` from the core's services (``bot_from_services``) and registers
-it on the worker (``worker_plugin``, the ``pao.worker_plugins`` entry point); the API's webhook route gets only the intake (``intake_from_services``, the
-``pao.webhooks`` entry point), which needs the database and the secrets but no GitHub client.
+it on the worker (``worker_plugin``, the ``pao.worker_plugins`` entry point); the API's webhook
+route gets only the intake (``intake_from_services``, the ``pao.webhooks`` entry point), which
+needs the core's webhook deliveries and the secrets but no GitHub client.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ from githubkit import GitHub
 from githubkit.exception import RequestFailed
 
 from bot import check_suite, issue_comment, issues, pull_request, pull_request_review, push
-from bot.commands import Authorizer
 from bot.context import BotContext
 from bot.github import BotGitHub, repository_gone
 from bot.notify import Notifications
 from bot.router import Event, Router
 from bot.settings import BotSettings
+from bot.slash_permissions import Authorizer
 from bot.webhook import WEBHOOK_JOB, WebhookIntake
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.worker import Worker
+from orchestrator.github.deliveries import WebhookDeliveries
 from orchestrator.github_client import GitHubSettings, github_client
 from orchestrator.redaction import redact
 from orchestrator.services import Services
-from orchestrator.store.database import Database
-from orchestrator.store.queries import QUERIES
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +43,33 @@ ROUTER = Router(
 )
 
 
-def make_intake(db: Database, settings: BotSettings, router: Router = ROUTER) -> WebhookIntake:
+def make_intake(
+    services: Services, settings: BotSettings, router: Router = ROUTER
+) -> WebhookIntake:
     return WebhookIntake(
-        db, settings.webhook_secrets, router.events, max_body_bytes=settings.max_body_bytes
+        services.webhook_deliveries,
+        settings.webhook_secrets,
+        router.events,
+        max_body_bytes=settings.max_body_bytes,
     )
 
 
 class Bot:
-    def __init__(self, context: BotContext, router: Router = ROUTER) -> None:
+    def __init__(
+        self, context: BotContext, deliveries: WebhookDeliveries, router: Router = ROUTER
+    ) -> None:
         self.context = context
+        self.deliveries = deliveries
         self.router = router
         self.notifications = Notifications(context)
 
     def intake(self) -> WebhookIntake:
-        return make_intake(self.context.db, self.context.settings, self.router)
+        return WebhookIntake(
+            self.deliveries,
+            self.context.settings.webhook_secrets,
+            self.router.events,
+            max_body_bytes=self.context.settings.max_body_bytes,
+        )
 
     def register(self, worker: Worker) -> None:
         """Process ``github-webhook`` jobs in ``worker`` and follow its ``notify`` jobs."""
@@ -74,11 +87,10 @@ class Bot:
     async def process(self, job: Job) -> None:
         """Route one stored delivery; a delivery already processed is not processed again."""
         delivery_id = str(job.payload["delivery_id"])
-        db = self.context.db
-        row = await db.fetch_one(None, QUERIES.bot_start_delivery, {"delivery_id": delivery_id})
-        if row is None:
+        claimed = await self.deliveries.claim(delivery_id)
+        if claimed is None:
             return
-        event = Event(str(row["event"]), dict(row["payload"]), delivery_id)
+        event = Event(claimed.event, claimed.payload, delivery_id)
         try:
             handled = await self.router.dispatch(event, self.context)
         except RequestFailed as exc:
@@ -91,39 +103,18 @@ class Bot:
                 "GitHub answers %s for repository %s: delivery %s (%s) dropped",
                 exc.response.status_code, repo, delivery_id, event.name,
             )  # fmt: skip
-            await db.execute(
-                None,
-                QUERIES.bot_finish_delivery,
-                {
-                    "delivery_id": delivery_id,
-                    "status": "ignored",
-                    "error": f"repository {repo} gone ({exc.response.status_code})",
-                },
+            await self.deliveries.finish(
+                delivery_id, "ignored", f"repository {repo} gone ({exc.response.status_code})"
             )
             return
         except Exception as exc:
             await self._failed(delivery_id, exc)
             raise
-        await db.execute(
-            None,
-            QUERIES.bot_finish_delivery,
-            {
-                "delivery_id": delivery_id,
-                "status": "processed" if handled else "ignored",
-                "error": None,
-            },
-        )
+        await self.deliveries.finish(delivery_id, "processed" if handled else "ignored")
 
     async def _failed(self, delivery_id: str, exc: Exception) -> None:
-        await self.context.db.execute(
-            None,
-            QUERIES.bot_finish_delivery,
-            {
-                "delivery_id": delivery_id,
-                "status": "failed",
-                "error": redact(f"{type(exc).__name__}: {exc}")[:500],
-            },
-        )
+        error = redact(f"{type(exc).__name__}: {exc}")[:500]
+        await self.deliveries.finish(delivery_id, "failed", error)
 
 
 def bot_from_services(
@@ -137,15 +128,16 @@ def bot_from_services(
     context = BotContext(
         settings=settings,
         github=github,
-        db=services.db,
         catalog=services.catalog,
         requests=services.requests,
+        links=services.request_links,
         authorizer=Authorizer(
             github, settings.operator_teams, cache_seconds=settings.permission_cache_seconds
         ),
         template_environment=dict(template_environment or {}),
+        approvals=services.approval_gates,
     )
-    return Bot(context)
+    return Bot(context, services.webhook_deliveries)
 
 
 def bot_from_environment(services: Services, env: Mapping[str, str]) -> Bot:
@@ -179,4 +171,4 @@ def intake_from_services(services: Services) -> WebhookIntake:
     settings = BotSettings.from_environment(os.environ)
     if not settings.webhook_secrets:
         log.warning("GITHUB_WEBHOOK_SECRETS is not set: every webhook delivery will be refused")
-    return make_intake(services.db, settings)
+    return make_intake(services, settings)

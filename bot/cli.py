@@ -13,11 +13,14 @@ What it does: pull requests get the same check run and sticky preview as in App 
 submits each request file with an ``Idempotency-Key`` derived from repository, path and blob
 sha, so a re-run workflow does not submit twice, and posts a status comment; issues made from a
 PAO issue form are parsed by the core's one parser, answered and submitted once (the key is the
-issue); slash commands run through ``bot.slash``, the implementation App mode uses, the request
+issue); slash commands run through ``bot.slash_runner``, the implementation App mode uses, the request
 ids being read from the bot's status comments in the thread. ``schedule`` and
 ``workflow_dispatch`` runs (``GITHUB_REPOSITORY``) refresh every thread whose ``pao:*`` label
 says its requests may still change: status comment, label, summary and close, as ``bot.notify``
-does in App mode. Calls to the API name the GitHub user they act for (``X-PAO-On-Behalf-Of``)
+does in App mode. ``/approve`` and ``/reject`` are the API's approve and reject on behalf of
+the commenter, who the API knows by e-mail only (the workflow's token cannot read org team
+membership): a stage naming people works here, one naming teams is decided through the App,
+the API or the CLI. Calls to the API name the GitHub user they act for (``X-PAO-On-Behalf-Of``)
 and where the request came from (``X-PAO-Source``); the API accepts both only from a token
 with role ``bot`` (``pao tokens create --roles bot``).
 """
@@ -39,8 +42,8 @@ import httpx
 from githubkit import GitHub
 
 from bot import setup as bot_setup
-from bot.commands import Authorizer, parse_commands
-from bot.comments import FORM_MARKER, PreviewEntry, form_comment, status_comment, status_marker
+from bot.approvals import gate_of, status_body
+from bot.comments import FORM_MARKER, PreviewEntry, form_comment, status_marker
 from bot.events import IssueCommentEvent, IssuesEvent, PullRequestEvent
 from bot.github import BotGitHub
 from bot.notify import STATE_LABELS, summary_comment
@@ -48,7 +51,9 @@ from bot.plan import action_plan
 from bot.pull_request import preview_pull_request, request_files
 from bot.request_files import parse_request_file
 from bot.settings import BotSettings
-from bot.slash import DecisionRefused, LinkedRequest, run_commands
+from bot.slash_commands import parse_commands
+from bot.slash_permissions import Authorizer
+from bot.slash_runner import DecisionRefused, GateOutcome, LinkedRequest, run_commands
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.forms import apply_defaults
@@ -68,8 +73,22 @@ ON_BEHALF_OF = "X-PAO-On-Behalf-Of"
 SOURCE = "X-PAO-Source"
 # Threads whose requests may still change, found by their state label on a scheduled run; the
 # least advanced status of a thread's requests decides its label.
-REFRESHED_LABELS = ("pao:in-progress", "pao:awaiting-secret", "pao:failed", "pao:escalated")
-ACTIVE_ORDER = ("awaiting_secret", "submitted", "validating", "queued", "in_progress", "failed")
+REFRESHED_LABELS = (
+    "pao:in-progress",
+    "pao:awaiting-approval",
+    "pao:awaiting-secret",
+    "pao:failed",
+    "pao:escalated",
+)
+ACTIVE_ORDER = (
+    "awaiting_approval",
+    "awaiting_secret",
+    "submitted",
+    "validating",
+    "queued",
+    "in_progress",
+    "failed",
+)
 
 
 class UsageError(Exception):
@@ -148,6 +167,21 @@ class PaoApi:
             headers={ON_BEHALF_OF: on_behalf_of},
         )
 
+    async def gate_decide(
+        self, request_id: str, verdict: str, reason: str | None, *, on_behalf_of: str
+    ) -> httpx.Response:
+        """``POST /api/v1/requests/{id}/approve|reject`` for the commenter (an approval's
+        ``comment``, a rejection's ``reason``). The API decides with what it knows of them:
+        their e-mail, no GitHub teams (the workflow's token cannot read org membership)."""
+        body: dict[str, str] | None = None
+        if reason:
+            body = {"reason": reason} if verdict == "reject" else {"comment": reason}
+        return await self.client.post(
+            f"/api/v1/requests/{request_id}/{verdict}",
+            json=body,
+            headers={ON_BEHALF_OF: on_behalf_of},
+        )
+
 
 def _source(draft: RequestDraft) -> dict[str, str]:
     """The ``X-PAO-Source`` header stating where ``draft`` came from, if from GitHub."""
@@ -168,6 +202,7 @@ async def _pull_request(
     if event.action != "closed" or not pr.merged:
         return f"{name}.{event.action} ignored"
     submitted = 0
+    statuses: list[str] = []
     for info in await request_files(github, settings, repo, pr.number):
         path = str(info["filename"])
         found = await github.file_text(repo, path, pr.merge_commit_sha or pr.head.sha)
@@ -179,17 +214,22 @@ async def _pull_request(
         key = hashlib.sha256(f"{repo}:{path}:{found[1]}".encode()).hexdigest()
         view = await api.submit(parsed.draft, key, on_behalf_of=settings.email_of(pr.user.login))
         detail = await api.detail(str(view["id"]))
+        statuses.append(str(detail["status"]))
         marker = status_marker(str(view["id"]))
         existing = await github.find_comment(repo, pr.number, marker, settings.bot_login)
-        await github.upsert_comment(
-            repo, pr.number, status_comment(detail, path=path),
-            comment_id=int(existing["id"]) if existing else None,
+        body = status_body(
+            detail, gate_of(detail), path=path,
+            org=repo.split("/", 1)[0], login_of=settings.login_of,
         )  # fmt: skip
+        await github.upsert_comment(
+            repo, pr.number, body, comment_id=int(existing["id"]) if existing else None
+        )
         submitted += 1
     if submitted:  # the scheduled refresh follows the thread by its state label
+        shown = next((s for s in ACTIVE_ORDER if s in statuses), "queued")
         current = await github.labels(repo, pr.number)
         await github.set_state_label(
-            repo, pr.number, STATE_LABELS["queued"], family="pao:", current=current
+            repo, pr.number, STATE_LABELS[shown], family="pao:", current=current
         )
     return f"submitted {submitted} request file(s)"
 
@@ -277,8 +317,12 @@ async def refresh_thread(
     for detail in details:
         marker = status_marker(str(detail["id"]))
         found = await github.find_comment(repo, number, marker, settings.bot_login)
+        body = status_body(
+            detail, gate_of(detail), path=None,
+            org=repo.split("/", 1)[0], login_of=settings.login_of,
+        )  # fmt: skip
         await github.upsert_comment(
-            repo, number, status_comment(detail), comment_id=int(found["id"]) if found else None
+            repo, number, body, comment_id=int(found["id"]) if found else None
         )
     statuses = [str(d["status"]) for d in details]
     # The thread shows its least advanced request: one still running keeps it "in progress".
@@ -355,6 +399,27 @@ class ApiBackend:
             except ValueError:
                 detail = None
             raise DecisionRefused(str(detail or f"the PAO API answered {answer.status_code}"))
+
+    async def gate_decide(
+        self, request_id: str, verdict: str, *, login: str, reason: str | None
+    ) -> GateOutcome:
+        """The approval decision through the API, on behalf of the commenter."""
+        answer = await self.api.gate_decide(
+            request_id, verdict, reason, on_behalf_of=self.settings.email_of(login)
+        )
+        if not answer.is_success:
+            try:
+                problem = answer.json().get("detail")
+            except ValueError:
+                problem = None
+            raise DecisionRefused(str(problem or f"the PAO API answered {answer.status_code}"))
+        data = answer.json() if answer.content else {}
+        after = data.get("gate") or data.get("approval")
+        return GateOutcome(
+            bool(data.get("recorded", True)),
+            str(data.get("outcome") or ""),
+            after if isinstance(after, dict) else None,
+        )
 
 
 async def _comment(

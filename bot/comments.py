@@ -25,6 +25,7 @@ STATUS_ICONS = {
     "submitted": "📨",
     "validating": "🔎",
     "awaiting_secret": "🔑",
+    "awaiting_approval": "✋",
     "queued": "⏳",
     "in_progress": "⚙️",
     "pending": "⏳",
@@ -34,6 +35,7 @@ STATUS_ICONS = {
     "aborted": "🛑",
     "escalated": "🆘",
     "cancelled": "⏹️",
+    "rejected": "🚫",
 }
 HELP = (
     "PAO commands (one per line, in a comment on this thread):\n\n"
@@ -42,9 +44,12 @@ HELP = (
     "| `/retry [action-id]` | re-run the failed action and continue |\n"
     "| `/abort [reason]` | stop the request; pending actions are cancelled |\n"
     "| `/escalate [reason]` | hand the request to the owning team (manual ticket) |\n"
+    "| `/approve [comment]` | approve the request's current approval stage |\n"
+    "| `/reject <reason>` | reject the request (a reason is required) |\n"
     "| `/help` | this text |\n\n"
     "`/retry`, `/abort` and `/escalate` may be used by the requester, the owning team of the "
-    "catalog item and the platform operators."
+    "catalog item and the platform operators; `/approve` and `/reject` by the approvers the "
+    "catalog item names (an approving pull request review counts as `/approve`)."
 )
 
 
@@ -85,6 +90,7 @@ class PreviewEntry:
     fields: Mapping[str, Any] = field(default_factory=dict)  # already masked
     issues: Sequence[Issue] = ()
     plan: Sequence[PlannedAction] = ()
+    approval: str = ""  # who must approve (``approvals.preview_gate`` as markdown), if gated
 
     @property
     def valid(self) -> bool:
@@ -131,6 +137,8 @@ def _entry(entry: PreviewEntry) -> list[str]:
     if entry.fields:
         out += ["| field | value |", "|---|---|"]
         out += [f"| `{k}` | {_cell(v)} |" for k, v in entry.fields.items()] + [""]
+    if entry.valid and entry.approval:
+        out += [entry.approval, ""]
     if entry.valid and entry.plan:
         out.append("<details><summary>Action plan: what will be sent</summary>\n")
         for number, action in enumerate(entry.plan, start=1):
@@ -211,7 +219,91 @@ def _escalation_line(detail: Mapping[str, Any]) -> str:
     return "Escalated to manual support; the ticket is being opened."
 
 
-def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str:
+NOTES_START = "<!-- pao:notes -->"
+NOTES_END = "<!-- /pao:notes -->"
+_GATE_OUTCOME = {
+    "approved": "approved; nothing more is needed.",
+    "pending": "needed before anything is provisioned.",
+    "rejected": "rejected; nothing will be provisioned.",
+    "expired": "expired; nothing will be provisioned.",
+}
+
+
+def _gate_who(stage: Mapping[str, Any]) -> str:
+    approvers = stage.get("approvers") or {}
+    parts = [f"team {t}" for t in approvers.get("teams") or []]
+    parts += [str(u) for u in approvers.get("users") or []]
+    owners = approvers.get("codeowners")
+    if owners is not None:
+        parts.append(f"CODEOWNERS ({', '.join(owners)})" if owners else "CODEOWNERS (none known)")
+    who = ", ".join(parts) or "nobody"
+    return who if stage.get("allow_requester") else who + " (not the requester)"
+
+
+def _gate_progress(stage: Mapping[str, Any]) -> str:
+    state = str(stage.get("state"))
+    if state == "skipped":
+        return f"skipped: {stage.get('reason') or ''}"
+    rejected = stage.get("rejected_by")
+    if state == "rejected" and rejected:
+        by = rejected.get("name") or rejected.get("approver")
+        return f"❌ rejected by {by}: {rejected.get('reason') or 'no reason given'}"
+    approved = [a.get("name") or a.get("approver") for a in stage.get("approved_by") or []]
+    words = {"approved": "✅ approved", "pending": "⏳ waiting", "waiting": "after the previous"}
+    text = f"{words.get(state, state)} ({len(approved)} of {stage.get('count', 1)}"
+    text += f": {', '.join(map(str, approved))})" if approved else ")"
+    if state == "pending" and stage.get("expires_at"):
+        text += f", expires {str(stage['expires_at'])[:16]}"
+    return text
+
+
+def gate_section(gate: Mapping[str, Any] | None) -> list[str]:
+    """The approval gate as the status comment lists it: each stage, who may approve, who
+    did, what remains (the gate's JSON, ``approvals.preview.describe``)."""
+    if not gate or not gate.get("stages"):
+        return []
+    if not gate.get("required"):
+        return ["**Approval:** not needed for this request.", ""]
+    lines = [
+        f"**Approval:** {_GATE_OUTCOME.get(str(gate.get('outcome')), str(gate.get('outcome')))}",
+        "",
+        "| stage | who may approve | needed | status |",
+        "|---|---|---|---|",
+    ]
+    for stage in gate["stages"]:
+        name = str(stage.get("name"))
+        if stage.get("condition"):
+            condition = str(stage["condition"]).replace("`", "'")
+            name += f" when `{condition}`"
+        lines.append(
+            f"| {_cell(name)} | {_cell(_gate_who(stage))} | {stage.get('count', 1)} "
+            f"| {_cell(_gate_progress(stage))} |"
+        )
+    return [*lines, ""]
+
+
+def notes_of(body: str | None) -> list[str]:
+    """The notes block of an earlier status comment (kept across updates)."""
+    text = body or ""
+    start, end = text.find(NOTES_START), text.find(NOTES_END)
+    if start < 0 or end < start:
+        return []
+    inner = text[start + len(NOTES_START) : end]
+    return [line[2:] for line in split_lines(inner) if line.startswith("- ")]
+
+
+def status_comment(
+    detail: Mapping[str, Any],
+    *,
+    path: str | None = None,
+    gate: Mapping[str, Any] | None = None,
+    mention: Sequence[str] = (),
+    remaining: str | None = None,
+    notes: Sequence[str] = (),
+) -> str:
+    """The request's status comment. ``gate``: its approval gate (JSON); ``mention``: the
+    approvers to @-mention while it waits; ``remaining``: what the gate still needs, in
+    words; ``notes``: lines kept across updates (approving reviews that did not count)."""
     status = str(detail["status"])
     icon = STATUS_ICONS.get(status, "•")
     where = f" from `{path}`" if path else ""
@@ -243,6 +335,22 @@ def status_comment(detail: Mapping[str, Any], *, path: str | None = None) -> str
             '`{"fields": {"<field id>": "<value>"}}` (authenticated as the requester). '
             "Nothing runs until then; `/abort [reason]` withdraws the request."
         )
+    lines += gate_section(gate)
+    if status == "awaiting_approval":
+        lines.append(
+            "Waiting for approval: nothing is provisioned before the last stage passes. "
+            + (remaining or "")
+        )
+        if mention:
+            lines.append(f"\n🔔 Approval requested from {', '.join(mention)}.")
+        lines.append(
+            "Approvers comment `/approve [comment]` or `/reject <reason>` (an approving pull "
+            "request review counts as `/approve`)."
+        )
+    if status == "rejected":
+        lines.append(remaining or "Rejected: nothing will be provisioned.")
+    if notes:
+        lines += ["", NOTES_START, *[f"- {n}" for n in notes], NOTES_END]
     if status == "aborted" and detail.get("abort_reason"):
         lines.append(f"Aborted: {detail['abort_reason']}")
     if status == "escalated":

@@ -79,6 +79,8 @@ class Review(_Lenient):
     id: int
     body: str | None = ""
     user: User
+    state: str = "commented"  # approved, changes_requested, commented (lower case in webhooks)
+    commit_id: str | None = None  # the head the review was given on
 
 
 class PullRequestEvent(_Lenient):

@@ -75,6 +75,11 @@ class BotGitHub:
     async def pr_files(self, repo: str, number: int) -> list[dict[str, Any]]:
         return await self._pages(f"/repos/{repo}/pulls/{number}/files")
 
+    async def pr_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The pull request's reviews, oldest first (``state`` APPROVED, CHANGES_REQUESTED,
+        COMMENTED, DISMISSED; ``commit_id`` the head they reviewed)."""
+        return await self._pages(f"/repos/{repo}/pulls/{number}/reviews")
+
     async def file_text(self, repo: str, path: str, ref: str) -> tuple[str, str] | None:
         """(text, blob sha) of ``path`` at ``ref``; None when it does not exist there."""
         try:
@@ -146,6 +151,18 @@ class BotGitHub:
             if login == author and marker in (comment.get("body") or ""):
                 return comment
         return None
+
+    async def comment(self, repo: str, comment_id: int) -> dict[str, Any] | None:
+        """One comment; None when it is gone."""
+        try:
+            data: dict[str, Any] = await self._json(
+                "GET", f"/repos/{repo}/issues/comments/{comment_id}"
+            )
+        except RequestFailed as exc:
+            if _status(exc) == 404:
+                return None
+            raise
+        return data
 
     async def create_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
         data: dict[str, Any] = await self._json(

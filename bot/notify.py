@@ -4,7 +4,9 @@ The engine enqueues a ``notify`` job in the transaction of every state change of
 that came from GitHub; the worker hands it to ``Notifications.handle`` (registered as a
 notifier listener at start-up). Everything here is idempotent (comments updated in place,
 labels set, the issue closed), and the jobs of one link run one at a time (``_update``), so
-races and redelivery produce each comment, label change, summary and close once.
+races and redelivery produce each comment, label change, summary and close once. The approval
+gate's events (``awaiting_approval``, ``approval_recorded``, ``approved``, ``rejected``,
+``approvals_reset``) refresh the status comment like any other: it lists the gate.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from bot.context import BotContext
 from bot.github import repository_gone
 from bot.pull_request import post_status
 from orchestrator.engine.pg_queue import Job
-from orchestrator.store.queries import QUERIES
+from orchestrator.github.links import RequestLink
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +31,14 @@ STATE_LABELS = {
     "submitted": "pao:in-progress",
     "validating": "pao:in-progress",
     "awaiting_secret": "pao:awaiting-secret",
+    "awaiting_approval": "pao:awaiting-approval",
     "queued": "pao:in-progress",
     "in_progress": "pao:in-progress",
     "completed": "pao:completed",
     "failed": "pao:failed",
     "aborted": "pao:aborted",
     "escalated": "pao:escalated",
+    "rejected": "pao:rejected",
 }
 
 
@@ -61,9 +65,7 @@ class Notifications:
         request_id = job.payload.get("request_id")
         if not request_id:
             return
-        links = await self.bot.fetch_all(
-            QUERIES.bot_links_for_request, request_id=uuid.UUID(str(request_id))
-        )
+        links = await self.bot.links.for_request(uuid.UUID(str(request_id)))
         for link in links:
             try:
                 await self._update(link)
@@ -72,23 +74,23 @@ class Notifications:
                     raise
                 log.warning(
                     "GitHub answers %s for repository %s: status of request %s not shown there",
-                    exc.response.status_code, link["repository"], request_id,
+                    exc.response.status_code, link.repository, request_id,
                 )  # fmt: skip
 
-    async def _update(self, link: Mapping[str, Any]) -> None:
+    async def _update(self, link: RequestLink) -> None:
         """One job at a time per link: two ``notify`` jobs (two state changes close together,
         or one delivered twice) on different workers each read GitHub's current labels,
         comments and issue state under the lock, so every effect happens once."""
-        async with self.bot.locked(f"notify:{link['id']}"):
+        async with self.bot.links.locked(f"notify:{link.id}"):
             await self._effects(link)
 
-    async def _effects(self, link: Mapping[str, Any]) -> None:
+    async def _effects(self, link: RequestLink) -> None:
         bot = self.bot
-        repo, number = str(link["repository"]), int(link["number"])
-        await post_status(bot, link, repo=repo, number=number, path=link.get("path"))
-        if link["kind"] != "issue":
+        repo, number = link.repository, link.number
+        await post_status(bot, link, repo=repo, number=number, path=link.path)
+        if link.kind != "issue":
             return
-        detail = await bot.requests.detail(uuid.UUID(str(link["request_id"])))
+        detail = await bot.requests.detail(link.request_id)
         status = str(detail["status"])
         label = STATE_LABELS.get(status)
         if label:

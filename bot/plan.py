@@ -15,11 +15,11 @@ from typing import Any
 
 from actions.github_workflow import dispatch_inputs
 from orchestrator.catalog.models import CatalogItem
+from orchestrator.template_syntax.references import TemplateSyntaxError, scan
 from orchestrator.templating.analysis import template_sites
 from orchestrator.templating.context import RequestInfo, UserInfo, build_context
 from orchestrator.templating.errors import TemplateRenderError
 from orchestrator.templating.masking import render_action
-from orchestrator.templating.references import TemplateSyntaxError, scan
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,31 @@
   item, owner, SLA, masked fields and rendered action plan.
 * closed with ``merged``: each request file is submitted once per (repository, path, blob
   sha), linked to the PR, and gets its own status comment, which ``bot.notify`` keeps current.
+
+Approval gates (issue 21): the preview says who must approve (the gate evaluated with no
+decisions). A request that starts waiting for approval at merge counts the approving reviews
+given on the head that was merged, each through ``ApprovalGates.decide`` (so the gate's rules
+apply to reviewers as to ``/approve``); reviews of an earlier push are stale, as with GitHub's
+"dismiss stale approvals". The ones that did not count are noted in the status comment, which
+also lists the gate and @-mentions the approvers while the request waits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from bot.comments import PREVIEW_MARKER, PreviewEntry, fit, preview_comment, status_comment
+from bot.approvals import AWAITING, TeamLookup, gate_of, preview_gate, status_body
+from bot.comments import (
+    PREVIEW_MARKER,
+    PreviewEntry,
+    fit,
+    notes_of,
+    preview_comment,
+)
 from bot.context import BotContext
 from bot.events import PullRequestEvent
 from bot.github import BotGitHub
@@ -28,9 +43,10 @@ from bot.request_files import (
 )
 from bot.router import Event, Router
 from bot.settings import BotSettings
+from orchestrator.approvals.preview import render_markdown
 from orchestrator.errors import PaoError, ValidationFailed
+from orchestrator.github.links import RequestLink
 from orchestrator.requests.service import RequestDraft, Validation, mask_fields
-from orchestrator.store.queries import QUERIES
 
 log = logging.getLogger(__name__)
 router = Router()
@@ -56,6 +72,7 @@ async def build_entry(
     *,
     requester: str,
     environment: Mapping[str, str],
+    login: str | None = None,
 ) -> PreviewEntry:
     parsed = parse_request_file(path, text)
     entry = PreviewEntry(path, None, issues=list(parsed.issues))
@@ -75,6 +92,15 @@ async def build_entry(
                 environment=environment,
                 source="github-pr",
             )
+            gate = preview_gate(
+                outcome.item,
+                outcome.fields,
+                requester=requester,
+                login=login,
+                environment=environment,
+                source="github-pr",
+            )
+            entry.approval = render_markdown(gate) if gate is not None else ""
     return entry
 
 
@@ -110,6 +136,7 @@ async def preview_pull_request(
                 validate,
                 requester=settings.email_of(author),
                 environment=environment or {},
+                login=author,
             )
         )
     issues = [issue for entry in entries for issue in entry.issues]
@@ -165,6 +192,8 @@ async def submit_merged(bot: BotContext, event: PullRequestEvent, *, correlation
     repo = event.repository.full_name
     pr = event.pull_request
     ref = pr.merge_commit_sha or pr.head.sha
+    reviews = Reviews(bot, repo, pr.number)
+    teams = TeamLookup(bot.github, repo.split("/", 1)[0])
     for info in await request_files(bot.github, bot.settings, repo, pr.number):
         path = str(info["filename"])
         found = await bot.github.file_text(repo, path, ref)
@@ -172,16 +201,20 @@ async def submit_merged(bot: BotContext, event: PullRequestEvent, *, correlation
             continue
         text, blob_sha = found
         blob_sha = blob_sha or str(info.get("sha") or "")
-        async with bot.locked(f"pr-file:{repo}:{path}:{blob_sha}"):
-            link = await bot.fetch_one(
-                QUERIES.bot_link_for_file, repository=repo, path=path, blob_sha=blob_sha
-            )
+        async with bot.links.locked(f"pr-file:{repo}:{path}:{blob_sha}"):
+            link = await bot.links.for_file(repo, path, blob_sha)
             if link is None:
                 link = await _submit_file(
                     bot, repo, pr.number, path, text, blob_sha, pr.user.login, correlation_id
                 )
-            if link is not None and link["status_comment_id"] is None:
-                await post_status(bot, link, repo=repo, number=pr.number, path=path)
+            if link is not None and link.status_comment_id is None:
+                # Not finished yet (a redelivery after a crash goes on here): counting the
+                # reviews again is harmless, a person's repeated approval is not recorded twice.
+                notes = await count_reviews(
+                    bot, link, reviews, head_sha=pr.head.sha, teams=teams,
+                    author=pr.user.login, correlation_id=correlation_id,
+                )  # fmt: skip
+                await post_status(bot, link, repo=repo, number=pr.number, path=path, notes=notes)
 
 
 async def _submit_file(
@@ -193,7 +226,7 @@ async def _submit_file(
     blob_sha: str,
     author: str,
     correlation_id: str,
-) -> dict[str, Any] | None:
+) -> RequestLink | None:
     parsed = parse_request_file(path, text, source="github-pr")
     problem: str | None = None
     if parsed.draft is None or not parsed.valid:
@@ -206,12 +239,11 @@ async def _submit_file(
             if isinstance(exc, ValidationFailed):
                 problem += ": " + "; ".join(str(e.get("message")) for e in exc.errors[:10])
         else:
-            return await bot.fetch_one(
-                QUERIES.bot_insert_link,
-                request_id=uuid.UUID(str(view["id"])),
-                kind="pull_request",
-                repository=repo,
-                number=number,
+            return await bot.links.add(
+                uuid.UUID(str(view["id"])),
+                "pull_request",
+                repo,
+                number,
                 path=path,
                 blob_sha=blob_sha,
             )
@@ -229,22 +261,144 @@ async def _submit_file(
     return None
 
 
+class Reviews:
+    """The pull request's reviews, read once per merge delivery (for each request file)."""
+
+    def __init__(self, bot: BotContext, repo: str, number: int) -> None:
+        self.bot, self.repo, self.number = bot, repo, number
+        self._latest: dict[str, dict[str, Any]] | None = None
+
+    async def latest(self) -> dict[str, dict[str, Any]]:
+        """Each reviewer's review that stands, as GitHub counts it: their latest one that
+        approved, requested changes or was dismissed (a later comment changes nothing)."""
+        if self._latest is None:
+            self._latest = {}
+            for review in await self.bot.github.pr_reviews(self.repo, self.number):
+                state = str(review.get("state") or "").upper()
+                login = str((review.get("user") or {}).get("login") or "")
+                if login and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                    self._latest[login] = review
+        return self._latest
+
+
+async def approve_as(
+    bot: BotContext,
+    request_id: uuid.UUID,
+    login: str,
+    teams: TeamLookup,
+    *,
+    correlation_id: str,
+    reason: str | None = None,
+) -> str | None:
+    """Record ``login``'s approval of a request through the gate; None when accepted (or a
+    repeat), else the core's refusal."""
+    gates = bot.approvals
+    if gates is None:
+        return "approval gates are not available in this deployment"
+    try:
+        held = await teams.for_gate(login, await gates.gate(request_id))
+        await gates.decide(
+            request_id,
+            dataclasses.replace(bot.principal(login), teams=held),
+            "approve",
+            correlation_id=correlation_id,
+            source="bot",
+            reason=reason,
+            login=login,
+            teams=held,
+        )
+    except PaoError as exc:
+        return exc.message
+    return None
+
+
+async def count_reviews(
+    bot: BotContext,
+    link: RequestLink,
+    reviews: Reviews,
+    *,
+    head_sha: str,
+    teams: TeamLookup,
+    author: str,
+    correlation_id: str,
+) -> list[str]:
+    """Approving reviews given before the merge, recorded on the request just submitted;
+    the notes for the status comment (stale or unqualified reviews, and why)."""
+    if bot.approvals is None:
+        return []
+    detail = await bot.requests.detail(link.request_id)
+    if str(detail["status"]) != AWAITING:
+        return []
+    notes: list[str] = []
+    for login, review in (await reviews.latest()).items():
+        if str(review.get("state")).upper() != "APPROVED" or login == author:
+            continue
+        if login == bot.settings.bot_login:
+            continue
+        commit = str(review.get("commit_id") or "")
+        if commit != head_sha:
+            notes.append(
+                f"The approving review by @{login} was given on an earlier push "
+                f"(`{commit[:12] or 'unknown'}`), not on the merged head: not counted."
+            )
+            continue
+        refused = await approve_as(
+            bot, link.request_id, login, teams, correlation_id=correlation_id,
+            reason=f"approving review {review.get('id')}",
+        )  # fmt: skip
+        if refused is not None:
+            notes.append(f"The approving review by @{login} did not count: {refused}")
+    return notes
+
+
 async def post_status(
-    bot: BotContext, link: Mapping[str, Any], *, repo: str, number: int, path: str | None
+    bot: BotContext,
+    link: RequestLink,
+    *,
+    repo: str,
+    number: int,
+    path: str | None,
+    notes: Sequence[str] | None = None,
 ) -> int:
     """Create or refresh a request's status comment and remember its id on the link.
 
     One writer per link at a time (merge handler and ``notify`` jobs may race on different
     workers), reading the link again under the lock, so the comment is never posted twice.
+    The approval gate is listed and its approvers are @-mentioned while the request waits
+    (``approvals.status_body``). ``notes`` replace the earlier comment's notes; None keeps
+    them.
     """
-    async with bot.locked(f"status:{link['id']}"):
-        fresh = await bot.fetch_one(QUERIES.bot_link_by_id, id=link["id"]) or link
-        detail = await bot.requests.detail(uuid.UUID(str(fresh["request_id"])))
-        comment_id = await bot.github.upsert_comment(
-            repo, number, status_comment(detail, path=path), comment_id=fresh["status_comment_id"]
+    async with bot.links.locked(f"status:{link.id}"):
+        fresh = await bot.links.by_id(link.id) or link
+        detail = await bot.requests.detail(fresh.request_id)
+        gate = await request_gate(bot, fresh.request_id, detail)
+        if notes is None and gate is not None and fresh.status_comment_id is not None:
+            earlier = await bot.github.comment(repo, fresh.status_comment_id)
+            notes = notes_of(earlier.get("body") if earlier else None)
+        body = status_body(
+            detail,
+            gate,
+            path=path,
+            org=repo.split("/", 1)[0],
+            login_of=bot.settings.login_of,
+            notes=notes or (),
         )
-        if comment_id != fresh["status_comment_id"]:
-            await bot.db.execute(
-                None, QUERIES.bot_set_status_comment, {"id": fresh["id"], "comment_id": comment_id}
-            )
+        comment_id = await bot.github.upsert_comment(
+            repo, number, body, comment_id=fresh.status_comment_id
+        )
+        if comment_id != fresh.status_comment_id:
+            await bot.links.set_status_comment(fresh.id, comment_id)
     return comment_id
+
+
+async def request_gate(
+    bot: BotContext, request_id: uuid.UUID, detail: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The request's approval gate (JSON): from its view when the view carries it, else from
+    the gates; None when its item has no gate."""
+    carried = gate_of(detail)
+    if carried is not None:
+        return carried
+    if bot.approvals is None:
+        return None
+    return await bot.approvals.gate(request_id)

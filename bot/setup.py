@@ -42,16 +42,19 @@ LEVELS = {"none": 0, "read": 1, "write": 2, "admin": 3}
 REQUIRED_PERMISSIONS: dict[str, tuple[str, str]] = {
     "metadata": ("read", "every App; repository lookups"),
     "contents": ("read", "read request files of pull requests and merge commits"),
-    "pull_requests": ("read", "list a pull request's changed files"),
+    "pull_requests": ("read", "list a pull request's changed files and reviews"),
     "checks": ("write", "the validation check run with annotations"),
     "issues": ("write", "comments, state labels, closing completed issue requests"),
-    "members": ("read", "team membership for slash commands (organization permission)"),
+    "members": (
+        "read",
+        "team membership for slash commands and approvers (organization permission)",
+    ),
 }
 EVENT_USES: dict[str, str] = {
     "pull_request": "preview request files; submit them on merge",
     "issues": "issue-form requests (opened, edited, labeled, reopened)",
     "issue_comment": "slash commands",
-    "pull_request_review": "slash commands in review bodies",
+    "pull_request_review": "slash commands in review bodies; approving reviews",
     "check_suite": "re-run of the validation check",
     "push": "catalog changes on the default branch",
 }
@@ -66,6 +69,8 @@ STATE_COLOURS = {
     "pao:escalated": "e99695",
     "pao:in-progress": "1d76db",
     "pao:awaiting-secret": "fbca04",
+    "pao:awaiting-approval": "fbca04",
+    "pao:rejected": "b60205",
 }
 
 

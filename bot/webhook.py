@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from orchestrator.engine.jobs import DEFAULT_MAX_RECEIVES
-from orchestrator.store.database import Database
+from orchestrator.github.deliveries import Delivery, WebhookDeliveries
 from orchestrator.store.errors import StoreError, StoreUnavailable
-from orchestrator.store.queries import QUERIES
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ KEPT: dict[str, Any] = {
     },
     "label": _LABELS,
     "comment": {"id": True, "body": True, "user": _USER, "html_url": True},
-    "review": {"id": True, "body": True, "user": _USER, "state": True},
+    "review": {"id": True, "body": True, "user": _USER, "state": True, "commit_id": True},
     "check_suite": {"head_sha": True, "pull_requests": {"number": True}},
 }
 """What is stored of a payload: the fields the handlers read (``bot.events``). GitHub's
@@ -139,8 +138,8 @@ class DeliveryWriter:
     unavailable they all fail (answered 5xx, and GitHub's redelivery brings them back).
     """
 
-    def __init__(self, db: Database, *, max_batch: int = 200) -> None:
-        self.db = db
+    def __init__(self, deliveries: WebhookDeliveries, *, max_batch: int = 200) -> None:
+        self.deliveries = deliveries
         self.max_batch = max_batch
         self._pending: list[_Pending] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -187,21 +186,11 @@ class DeliveryWriter:
                     pending.done.set_result(outcome)
 
     async def _write(self, batch: list[_Pending]) -> set[str]:
-        rows = await self.db.fetch_all(
-            None,
-            QUERIES.bot_store_deliveries,
-            {
-                "batch": "["
-                + ",".join(
-                    f'{{"d":{json.dumps(p.delivery_id)},"e":{json.dumps(p.event)},"p":{p.payload}}}'
-                    for p in batch
-                )
-                + "]",
-                "kind": WEBHOOK_JOB,
-                "max_receives": DEFAULT_MAX_RECEIVES,
-            },
+        return await self.deliveries.store(
+            [Delivery(p.delivery_id, p.event, p.payload) for p in batch],
+            job_kind=WEBHOOK_JOB,
+            max_receives=DEFAULT_MAX_RECEIVES,
         )
-        return {str(row["delivery_id"]) for row in rows}
 
 
 class WebhookIntake:
@@ -209,13 +198,13 @@ class WebhookIntake:
 
     def __init__(
         self,
-        db: Database,
+        deliveries: WebhookDeliveries,
         secrets: Collection[str],
         events: Collection[str],
         *,
         max_body_bytes: int,
     ) -> None:
-        self.writer = DeliveryWriter(db)
+        self.writer = DeliveryWriter(deliveries)
         self.secrets = tuple(secrets)
         self.events = frozenset(events)
         self.max_body_bytes = max_body_bytes

@@ -31,13 +31,11 @@ from lambda_handlers.metrics import EmfObserver
 from orchestrator.engine.process import WorkerPool, load_registry
 from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.reconciler import OutboxReconciler
-from orchestrator.engine.sqs_queue import (
-    DeadLetterDrain,
-    OutboxRelay,
-    SqsQueue,
-    queue_name,
-)
-from orchestrator.engine.sqs_queue import sqs_client as make_sqs_client
+from orchestrator.engine.sqs.client import queue_name
+from orchestrator.engine.sqs.client import sqs_client as make_sqs_client
+from orchestrator.engine.sqs.dead_letters import DeadLetterDrain
+from orchestrator.engine.sqs.queue import SqsQueue
+from orchestrator.engine.sqs.relay import OutboxRelay
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings, SettingsError
 

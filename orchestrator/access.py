@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.settings import AuthSettings
 
 ADMIN = "admin"

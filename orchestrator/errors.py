@@ -26,6 +26,13 @@ class InvalidState(PaoError):
     code = "invalid-state"
 
 
+class Forbidden(PaoError):
+    """Authenticated, but this person may not take this decision (e.g. not among a stage's
+    approvers, or the requester approving their own request); the message says why."""
+
+    code = "forbidden"
+
+
 class ValidationFailed(PaoError):
     """Input broke the rules; ``errors`` lists each problem with its field id / JSON pointer."""
 

@@ -6,9 +6,15 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
+from orchestrator.approvals.lifecycle import ApprovalGates
 from orchestrator.cache import Cache, CacheStats, create_cache
+from orchestrator.catalog.codeowners import CodeOwners
 from orchestrator.catalog.service import CatalogService
 from orchestrator.catalog.sync import GitHubCatalogSync
+from orchestrator.github.deliveries import WebhookDeliveries
+from orchestrator.github.links import RequestLinks
+from orchestrator.identity.access_facts import AccessFacts
+from orchestrator.identity.audit_trail import AuditTrail
 from orchestrator.requests.service import RequestService
 from orchestrator.settings import Settings
 from orchestrator.store.database import Database
@@ -27,6 +33,25 @@ class Services:
     database_url: str
     catalog_sync: GitHubCatalogSync | None = None  # when CATALOG_GITHUB_REPO is set
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    # Stateless readers and writers over ``db``, so the faces never run SQL themselves.
+    access_facts: AccessFacts = field(init=False)
+    audit_trail: AuditTrail = field(init=False)
+    request_links: RequestLinks = field(init=False)  # the GitHub face's threads
+    webhook_deliveries: WebhookDeliveries = field(init=False)
+    # Approval gates (issue 21): holds gated submissions, decides, expires; every face uses it.
+    approval_gates: ApprovalGates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.approval_gates = ApprovalGates(self.db, self.catalog, codeowners=self._codeowners)
+        self.requests.gate = self.approval_gates
+        self.access_facts = AccessFacts(self.db)
+        self.audit_trail = AuditTrail(self.db)
+        self.request_links = RequestLinks(self.db)
+        self.webhook_deliveries = WebhookDeliveries(self.db)
+
+    async def _codeowners(self) -> CodeOwners | None:
+        """The synced catalog repository's CODEOWNERS (approvers of ``codeowners`` stages)."""
+        return await self.catalog_sync.codeowners() if self.catalog_sync is not None else None
 
     async def close(self) -> None:
         await self._stack.aclose()

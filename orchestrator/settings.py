@@ -60,6 +60,9 @@ class ApiSettings:
     max_json_depth: int = 64  # nested arrays/objects in a JSON body (checked before decoding)
     max_string_chars: int = 1_000_000  # longest string or key in a JSON body, or parameter
     public_url: str | None = None
+    # signs the portal's CSRF tokens; set the same value on every instance (unset: a random
+    # one per process, fine for one `pao serve`)
+    portal_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +156,7 @@ class Settings:
             self.github.token,
             self.github.private_key,
             self.client.api_token,
+            self.api.portal_secret,
         )
         return tuple(v for v in values if v)
 
@@ -199,6 +203,7 @@ class Settings:
                 max_json_depth=reader.integer("PAO_MAX_JSON_DEPTH", 64, minimum=8),
                 max_string_chars=reader.integer("PAO_MAX_STRING_CHARS", 1_000_000, minimum=1024),
                 public_url=reader.optional("PAO_PUBLIC_URL"),
+                portal_secret=reader.optional("PAO_PORTAL_SECRET"),
             ),
             auth=_auth_settings(reader),
             engine=_engine_settings(reader),

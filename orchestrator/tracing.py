@@ -20,41 +20,26 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from orchestrator.engine.executor import (
-    ActionExecutor,
-    ActionResult,
-    ActionRun,
-    CancellableExecutor,
-    Completed,
-    DescribableExecutor,
-    Failed,
-    NotifiableExecutor,
-    Pending,
-    Registry,
-    TargetedExecutor,
-)
 from orchestrator.observability import current_context, log_context
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-    from orchestrator.engine.pg_queue import Job
     from orchestrator.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CONTEXT_KEY: Final = "_context"  # in a job's payload: traceparent, correlation_id, user
 CARRIED: Final = ("correlation_id", "user")  # log context values a job carries along
-HEADER_ACTION_TYPES: Final = frozenset({"rest-api"})  # configs whose ``headers`` reach a target
 OTLP_EXTRA_MISSING: Final = (
     "OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed: "
     "pip install 'pao[otlp]' (or unset the endpoint)"
@@ -154,13 +139,34 @@ def with_job_context(payload: Mapping[str, Any], **known: str | None) -> dict[st
     return {**payload, CONTEXT_KEY: carried} if carried else dict(payload)
 
 
+def inject_context(carrier: dict[str, str]) -> None:
+    """Add the current span's ``traceparent`` (and ``tracestate``) to ``carrier``."""
+    _PROPAGATOR.inject(carrier)
+
+
 def extract_context(carrier: Mapping[str, str]) -> otel_context.Context:
     """The trace context a caller sent (``traceparent``/``tracestate``), to parent a span."""
     return _PROPAGATOR.extract(carrier)
 
 
+class TracedJob(Protocol):
+    """What ``job_scope`` reads of a queued job (the engine's ``Job`` has it); a protocol so
+    that tracing, which the engine uses, does not import the engine back."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def receives(self) -> int: ...
+    @property
+    def request_id(self) -> Any: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
 @contextmanager
-def job_scope(job: Job) -> Iterator[None]:
+def job_scope(job: TracedJob) -> Iterator[None]:
     """Around a job's handler: its log context (correlation id, PAO request id, user, job id)
     and, with tracing on, a consumer span whose parent is the span that enqueued the job."""
     carried = job.payload.get(CONTEXT_KEY)
@@ -201,125 +207,3 @@ def record_failure(exc: BaseException) -> None:
 
 def _text(value: Any) -> str | None:
     return str(value) if value else None
-
-
-# -- executor calls -------------------------------------------------------------------------------
-
-
-def traced_registry(registry: Registry) -> Registry:
-    """``registry`` with every executor behind a tracing proxy (a span per call)."""
-    return Registry({name: traced(registry.get(name), name) for name in registry})
-
-
-def traced(executor: ActionExecutor, action_type: str) -> ActionExecutor:
-    """``executor`` behind a ``TracedExecutor`` with exactly its optional capabilities, so the
-    engine's checks (``isinstance(x, CancellableExecutor)`` ...) answer as for the executor."""
-    capabilities = tuple(
-        mixin for protocol, mixin in _CAPABILITIES if isinstance(executor, protocol)
-    )
-    cls = _PROXY_CLASSES.get(capabilities)
-    if cls is None:
-        name = "Traced" + "".join(m.__name__.removeprefix("_") for m in capabilities) + "Executor"
-        cls = type(name, (*capabilities, TracedExecutor), {})
-        _PROXY_CLASSES[capabilities] = cls
-    proxy: ActionExecutor = cls(executor, action_type)
-    return proxy
-
-
-class TracedExecutor:
-    """A span per ``execute``/``poll`` call with the action's ids and outcome; for rest-api
-    actions, the call's ``traceparent`` header."""
-
-    def __init__(self, inner: Any, action_type: str) -> None:
-        self.inner = inner  # Any: the capability mixins call its optional methods
-        self.action_type = action_type
-
-    async def execute(self, action: ActionRun) -> ActionResult:
-        with self._span("execute", action):
-            result: ActionResult = await self.inner.execute(self._with_trace_headers(action))
-            _record_result(result)
-            return result
-
-    async def poll(self, action: ActionRun) -> ActionResult:
-        with self._span("poll", action):
-            result: ActionResult = await self.inner.poll(self._with_trace_headers(action))
-            _record_result(result)
-            return result
-
-    @contextmanager
-    def _span(self, operation: str, action: ActionRun) -> Iterator[None]:
-        attributes: dict[str, str | int] = {
-            "pao.action.id": action.action_id,
-            "pao.action.type": action.action_type,
-            "pao.action.attempt": action.attempt,
-            "pao.request_id": action.request_id,
-        }
-        if action.external_ref:
-            attributes["pao.action.external_ref"] = action.external_ref
-        with _STATE.tracer.start_as_current_span(
-            f"{operation} {self.action_type}", kind=SpanKind.CLIENT, attributes=attributes
-        ):
-            yield
-
-    def _with_trace_headers(self, action: ActionRun) -> ActionRun:
-        """For actions whose ``headers`` reach the target: add ``traceparent`` (never replacing
-        a header the catalog item sets). The stored config is unchanged (rendered before)."""
-        if action.action_type not in HEADER_ACTION_TYPES or not isinstance(action.config, Mapping):
-            return action
-        carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier)
-        headers = action.config.get("headers")
-        headers = dict(headers) if isinstance(headers, Mapping) else {}
-        names = {str(name).lower() for name in headers}
-        added = {k: v for k, v in carrier.items() if k not in names}
-        if not added:
-            return action
-        return replace(action, config={**action.config, "headers": {**headers, **added}})
-
-
-class _Cancel(TracedExecutor):
-    async def cancel(self, action: ActionRun) -> None:
-        with self._span("cancel", action):
-            await self.inner.cancel(action)
-
-
-class _Notify(TracedExecutor):
-    async def notify(self, action: ActionRun, state: str, message: str) -> None:
-        with self._span("notify", action):
-            await self.inner.notify(action, state, message)
-
-
-class _Describe(TracedExecutor):
-    def describe(self, action: ActionRun) -> Mapping[str, Any]:
-        described: Mapping[str, Any] = self.inner.describe(action)
-        return described
-
-
-class _Target(TracedExecutor):
-    def target(self, action: ActionRun) -> str | None:
-        name: str | None = self.inner.target(action)
-        return name
-
-
-_CAPABILITIES: Final[tuple[tuple[type, type[TracedExecutor]], ...]] = (
-    (CancellableExecutor, _Cancel),
-    (NotifiableExecutor, _Notify),
-    (DescribableExecutor, _Describe),
-    (TargetedExecutor, _Target),
-)
-_PROXY_CLASSES: dict[tuple[type[TracedExecutor], ...], type[TracedExecutor]] = {}
-
-
-def _record_result(result: ActionResult) -> None:
-    span = trace.get_current_span()
-    if not span.is_recording():
-        return
-    if isinstance(result, Completed):
-        span.set_attribute("pao.action.outcome", "completed")
-    elif isinstance(result, Pending):
-        span.set_attribute("pao.action.outcome", "pending")
-        span.set_attribute("pao.action.external_ref", result.external_ref)
-    elif isinstance(result, Failed):
-        span.set_attribute("pao.action.outcome", "failed")
-        span.set_attribute("pao.action.retryable", result.retryable)
-        span.set_status(Status(StatusCode.ERROR, "action failed"))

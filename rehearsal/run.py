@@ -29,8 +29,9 @@ from orchestrator.catalog.validator import CatalogValidator
 from orchestrator.engine.executor import correlation_key
 from orchestrator.engine.process import WorkerPool, load_registry
 from orchestrator.errors import ValidationFailed
+from orchestrator.identity.principal import Principal
 from orchestrator.redaction import scrub
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import open_services
 from orchestrator.settings import CatalogSettings, Settings
 from rehearsal.systems import CatalogFacts, Simulators

@@ -1,16 +1,5 @@
-"""Sample inputs shared by tests and benchmarks: one valid request of the example catalog."""
+"""Moved to ``rehearsal.samples`` so that bench/ uses them without importing tests/; the tests
+keep importing them from here."""
 
-from __future__ import annotations
-
-from typing import Any
-
-ITEM = "database-postgresql-standard"
-FIELDS: dict[str, Any] = {
-    "instanceName": "orders-db",
-    "environment": "prod",
-    "size": "medium",
-    "storageGb": 200,
-    "backupRetentionDays": 14,
-    "multiAz": True,
-    "credentialMode": "generated",
-}
+from rehearsal.samples import FIELDS as FIELDS
+from rehearsal.samples import ITEM as ITEM

@@ -13,9 +13,9 @@ from api.auth import admin_only
 from api.models import AuditPage, to_model
 from api.problems import problem_responses
 from orchestrator.errors import ValidationFailed
+from orchestrator.identity.audit_trail import AuditFilter
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
 from orchestrator.services import Services
-from orchestrator.store.queries import QUERIES
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="page size (default 50, max 200)")]
 Text = Annotated[str | None, Parameter(max_length=200)]
@@ -69,26 +69,18 @@ class AuditController(Controller):
         limit: Limit = DEFAULT_LIMIT,
     ) -> AuditPage:
         before = _position(cursor) if cursor else None
-        async with services.db.connection() as conn:
-            cur = await conn.execute(
-                QUERIES.identity_list_audit,
-                {
-                    "table_name": table,
-                    "row_id": row_id,
-                    "request_id": request_id,
-                    "operation": operation,
-                    "actor": actor,
-                    "correlation_id": correlation,
-                    "source": source,
-                    "since": _instant("since", since),
-                    "until": _instant("until", until),
-                    "before_id": before,
-                    "limit": limit + 1,
-                },
-            )
-            rows = await cur.fetchall()
-        entries = [{**r, "created_at": r["created_at"].isoformat()} for r in rows[:limit]]
-        more = len(rows) > limit
+        where = AuditFilter(
+            table_name=table,
+            row_id=row_id,
+            request_id=request_id,
+            operation=operation,
+            actor=actor,
+            correlation_id=correlation,
+            source=source,
+            since=_instant("since", since),
+            until=_instant("until", until),
+        )
+        entries, more = await services.audit_trail.page(where, before_id=before, limit=limit)
         next_cursor = encode_cursor({"before": entries[-1]["id"]}) if more and entries else None
         return to_model(page(entries, next_cursor, None, limit), AuditPage)
 

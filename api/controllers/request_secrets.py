@@ -18,7 +18,7 @@ from litestar.exceptions import PermissionDeniedException
 from api.auth import require_request
 from api.models import RequestView, to_model
 from api.problems import problem_responses
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 
 

@@ -11,6 +11,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.auth import policy_of, require_request, stated_draft
 from api.models import (
+    ApprovalGate,
     Decision,
     EscalationView,
     LogPage,
@@ -24,18 +25,18 @@ from api.models import (
 from api.problems import OptionalBodyOperation, problem_responses
 from orchestrator.access import request_scope
 from orchestrator.errors import NotFound
+from orchestrator.identity.principal import Principal
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
+from orchestrator.requests import submission
 from orchestrator.requests.events import RequestEvent, StreamTiming, follow
-from orchestrator.requests.idempotency import submit_once
-from orchestrator.requests.service import Principal
 from orchestrator.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
 Status = Annotated[
     str | None,
     Parameter(
-        pattern="^(submitted|validating|awaiting_secret|queued|in_progress|completed|failed"
-        "|aborted|escalated)$",
+        pattern="^(submitted|validating|awaiting_secret|awaiting_approval|queued|in_progress"
+        "|completed|failed|aborted|escalated|rejected)$",
         description="filter by status",
     ),
 ]
@@ -120,17 +121,12 @@ class RequestsController(Controller):
         data: NewRequest,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[RequestView]:
-        if idempotency_key is None:
-            view = await services.requests.submit(
-                stated_draft(data.draft(), principal), principal, correlation_id
-            )
-            return _created(view, data)
-        outcome = await submit_once(
+        outcome = await submission.submit(
             services.requests,
             stated_draft(data.draft(), principal),
             principal,
             correlation_id,
-            idempotency_key,
+            idempotency_key=idempotency_key,
         )
         response = _created(outcome.view, data, outcome.status)
         if outcome.replayed:
@@ -167,7 +163,9 @@ class RequestsController(Controller):
         self, services: Services, principal: Principal, request_id: uuid.UUID
     ) -> RequestView:
         await require_request(services, principal, request_id)
-        return to_model(await services.requests.detail(request_id), RequestView)
+        view = await services.requests.detail(request_id)
+        view["approval"] = await services.approval_gates.gate(request_id)
+        return to_model(view, RequestView)
 
     @get(
         "/{request_id:uuid}/status",
@@ -178,7 +176,9 @@ class RequestsController(Controller):
         self, services: Services, principal: Principal, request_id: uuid.UUID
     ) -> RequestStatus:
         await require_request(services, principal, request_id)
-        return to_model(await services.requests.status(request_id), RequestStatus)
+        view = await services.requests.status(request_id)
+        view["approval"] = await services.approval_gates.gate(request_id)
+        return to_model(view, RequestStatus)
 
     @get(
         "/{request_id:uuid}/logs",
@@ -332,11 +332,15 @@ async def validate_draft(
     services: Services, data: NewRequest, principal: Principal
 ) -> Response[ValidationResult]:
     outcome = await services.requests.validate(stated_draft(data.draft(), principal))
+    gate = None  # who must approve (the preview's "approval")
+    if outcome.item is not None and outcome.valid:
+        gate = await services.approval_gates.preview(outcome.item, outcome.fields, principal)
     result = ValidationResult(
         valid=outcome.valid,
         errors=outcome.errors,
         warnings=outcome.warnings,
         catalog_item_version=outcome.item.metadata.version if outcome.item else None,
+        approval=to_model(gate, ApprovalGate) if gate is not None else None,
     )
     return Response(result, headers=DEPRECATION if data.uses_old_spelling else None)
 

@@ -16,7 +16,7 @@ from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.services import Services
 
 if TYPE_CHECKING:
-    from orchestrator.engine.sqs_queue import SqsQueueStats
+    from orchestrator.engine.sqs.stats import SqsQueueStats
 
 
 class SystemController(Controller):

@@ -17,7 +17,7 @@ from orchestrator.engine.dry_run import describe_plan, plan_refusals
 from orchestrator.engine.executor import Registry
 from orchestrator.errors import ValidationFailed
 from orchestrator.forms import preview_form
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from orchestrator.templating.playground import preview_variables
 

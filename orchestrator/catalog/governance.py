@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.catalog.codeowners import is_owner
 from orchestrator.catalog.sync import GitHubCatalogSync
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.settings import CatalogSettings
 
 

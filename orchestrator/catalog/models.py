@@ -6,12 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.action_types import installed_action_types
+from orchestrator.approvals.stages import ApprovalStage
 from orchestrator.durations import duration_seconds
 
 FieldType = Literal[
     "string", "number", "boolean", "select", "multiselect", "date", "textarea", "password"
 ]
-ActionType = Literal["jira-ticket", "rest-api", "terraform", "github-workflow"]
 Condition = Literal["equals", "notEquals", "in", "notIn"]
 LifecycleStatus = Literal["active", "deprecated", "retired"]
 
@@ -147,14 +148,23 @@ class Cleanup(_Model):
 
 
 class Action(_Model):
+    """One step of the chain; ``type`` names an installed action type (``action_types``)."""
+
     id: str
-    type: ActionType
+    type: str
     config: dict[str, Any]
     name: str | None = None
     description: str | None = None
     cleanup: Cleanup | None = None
     retry: RetryPolicy = RetryPolicy()
     timeout: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        if value not in installed_action_types():
+            raise ValueError(f"{value!r} is not an installed action type")
+        return value
 
 
 class ManualJira(_Model):
@@ -203,6 +213,7 @@ class CatalogItem(_Model):
     presentation: Presentation = Presentation()
     lifecycle: Lifecycle = Lifecycle()
     monitoring: Monitoring | None = None
+    approvals: tuple[ApprovalStage, ...] = ()
     schema_hint: str | None = Field(default=None, alias="$schema")
 
     @property

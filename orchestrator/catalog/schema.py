@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
 
+from orchestrator.action_types import installed_action_types
 from orchestrator.catalog.issues import Issue
+from orchestrator.catalog.schema_compose import compose
 from orchestrator.catalog.semantics import suggest
 from orchestrator.catalog.yaml_loader import LoadedDocument, join_pointer
 
@@ -38,7 +40,10 @@ def _schema_text(name: str) -> str:
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
+    """The named schema; the catalog item's with the installed action types composed in."""
     schema: dict[str, Any] = json.loads(_schema_text(name))
+    if name == CATALOG_ITEM_SCHEMA:
+        return compose(schema, installed_action_types())
     return schema
 
 
@@ -52,7 +57,7 @@ def validator_for(name: str) -> Draft202012Validator:
     """
     from jsonschema import Draft202012Validator, ValidationError, validators
 
-    from orchestrator.forms import python_pattern
+    from orchestrator.ecma_regex import python_pattern
 
     def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
         if validator.is_type(instance, "string") and not _ecma_regex(patrn).search(instance):

@@ -8,10 +8,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from orchestrator.action_types import installed_action_types
+from orchestrator.approvals.catalog_checks import check_approvals
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.yaml_loader import LoadedDocument, join_pointer
-from orchestrator.expressions import expression_problem
-from orchestrator.templating.references import (
+from orchestrator.template_syntax.references import (
     FILTERS,
     FUNCTIONS,
     SCOPES,
@@ -20,14 +21,11 @@ from orchestrator.templating.references import (
     VariableRef,
     scan,
 )
-from orchestrator.templating.scopes import (
-    ACTION_OUTPUTS,
+from orchestrator.template_syntax.scopes import (
     METADATA_PATHS,
     REQUEST_PATHS,
     SYSTEM_PATHS,
 )
-
-_TEMPLATE_BLOCK = re.compile(r"\{\{.*?\}\}", re.S)
 
 
 def suggest(word: str, candidates: Any) -> str:
@@ -67,6 +65,7 @@ class ItemChecker:
     def run(self) -> list[Issue]:
         self.check_form()
         self.check_actions()
+        check_approvals(self)
         return self.issues
 
     # -- form ---------------------------------------------------------------------------------
@@ -282,9 +281,7 @@ class ItemChecker:
                 )
                 continue
             order[action["id"]] = index
-        self.check_jira_labels(actions)
-        self.check_terraform_workspaces(actions)
-        self.check_rest_expressions(actions)
+        self.check_configs(actions)
         depends: dict[str, set[str]] = {action_id: set() for action_id in order}
         forward: list[tuple[str, str, str, VariableRef]] = []
         for index, action in enumerate(actions):
@@ -332,87 +329,18 @@ class ItemChecker:
             # Consumed for its checks: the manual fallback has no outputs to yield.
             list(self.template_refs(manual, "/fulfillment/manual", outputs_allowed=False))
 
-    def check_jira_labels(self, actions: list[dict[str, Any]]) -> None:
-        """JIRA refuses labels with spaces (HTTP 400 at create time): said here, located. The
-        literal text around template expressions is checked; rendered values at run time."""
-        for index, action in enumerate(actions):
-            if action.get("type") != "jira-ticket":
-                continue
-            labels = (action.get("config") or {}).get("labels") or []
-            for position, label in enumerate(labels):
-                literal = _TEMPLATE_BLOCK.sub("", label) if isinstance(label, str) else ""
-                if re.search(r"\s", literal) or (isinstance(label, str) and not label.strip()):
-                    self.error(
-                        f"/fulfillment/actions/{index}/config/labels/{position}",
-                        "jira-label-space",
-                        f"JIRA label {label!r} contains a space (JIRA labels cannot contain "
-                        "spaces; use - or _)",
-                    )
-
-    def check_terraform_workspaces(self, actions: list[dict[str, Any]]) -> None:
-        """A workspace PAO creates runs only what its VCS repository holds (PAO uploads no
-        configuration): without ``workspaceTemplate.repository`` every run of it would fail
-        at Terraform with no configuration, long after the item merged. Said here, located."""
-        for index, action in enumerate(actions):
-            if action.get("type") != "terraform":
-                continue
-            config = action.get("config") or {}
-            template = config.get("workspaceTemplate")
-            pointer = f"/fulfillment/actions/{index}/config"
-            if config.get("createWorkspace") and not (template or {}).get("repository"):
-                self.error(
-                    f"{pointer}/workspaceTemplate"
-                    if template is not None
-                    else f"{pointer}/createWorkspace",
-                    "terraform-template-without-repository",
-                    "createWorkspace makes a workspace with no Terraform configuration to run: "
-                    "add workspaceTemplate.repository (owner/name of the VCS repository holding "
-                    "it; PAO connects it with TFC_VCS_OAUTH_TOKEN_ID), or create the workspace "
-                    "beforehand and drop createWorkspace",
-                    key=True,
-                )
-            elif template is not None and not config.get("createWorkspace"):
-                self.error(
-                    f"{pointer}/workspaceTemplate",
-                    "terraform-template-unused",
-                    "workspaceTemplate is used only when PAO creates the workspace: set "
-                    "createWorkspace: true, or remove workspaceTemplate",
-                    key=True,
-                )
-
-    def check_rest_expressions(self, actions: list[dict[str, Any]]) -> None:
-        """rest-api ``outputs``, ``successWhen`` and ``failureWhen`` use a subset of JMESPath
-        (``orchestrator.expressions``, the executor's own grammar): anything else would fail
-        the action when it runs. Template blocks in an expression are checked as a name."""
-        for index, action in enumerate(actions):
-            if action.get("type") != "rest-api":
-                continue
-            config = action.get("config") or {}
-            pointer = f"/fulfillment/actions/{index}/config"
-            found: list[tuple[str, str, Any]] = [
-                (join_pointer(f"{pointer}/outputs", name), f"output '{name}'", text)
-                for name, text in (config.get("outputs") or {}).items()
-            ]
-            checks = config.get("async") or {}
-            found += [
-                (f"{pointer}/async/{key}", key, checks[key])
-                for key in ("successWhen", "failureWhen")
-                if key in checks and (key == "successWhen" or checks[key])  # "" means none
-            ]
-            for where, what, text in found:
-                if not isinstance(text, str):
-                    continue  # the schema says so
-                checked = _TEMPLATE_BLOCK.sub("x", text)
-                problem = expression_problem(checked)
-                if problem is not None:
-                    note = (
-                        "" if checked == text else f" (template blocks read as a name x: {text!r})"
-                    )
-                    self.error(
-                        where,
-                        "unsupported-expression",
-                        f"action '{action['id']}' {what}: {problem}{note}",
-                    )
+    def check_configs(self, actions: list[dict[str, Any]]) -> None:
+        """Each action type's own checks of its (schema-valid) configs, located; type by type
+        in the installed order, then in the order of the actions."""
+        types = installed_action_types()
+        for spec in types:
+            for index, action in enumerate(actions):
+                if action.get("type") != spec.name:
+                    continue
+                pointer = f"/fulfillment/actions/{index}/config"
+                config = action.get("config") or {}
+                for found in spec.check_config(config, pointer, str(action["id"])):
+                    self.error(found.pointer, found.code, found.message, key=found.at_key)
 
     @staticmethod
     def find_cycle(depends: dict[str, set[str]], source: str, target: str) -> list[str]:
@@ -434,12 +362,11 @@ class ItemChecker:
         if len(ref.path) < 2:
             return
         key = ref.path[1]
-        known = ACTION_OUTPUTS.get(target["type"])
+        spec = installed_action_types().get(target["type"])
+        known = spec.output_names(target["config"]) if spec is not None else None
         if known is None:
             return
         allowed = set(known)
-        if target["type"] == "rest-api":
-            allowed |= set(target["config"].get("outputs", {}))
         if key not in allowed:
             self.error(
                 pointer,

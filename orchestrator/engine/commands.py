@@ -78,7 +78,8 @@ def add_queues_parser(commands: Any) -> argparse.ArgumentParser:
 def create_queues(settings: Settings, out: TextIO, *, client: Any | None = None) -> tuple[str, str]:
     """Create (or find) the configured queue and its dead-letter queue and say so on ``out``;
     their URLs (queue, dead-letter queue). Raises ``SqsError`` when SQS refuses or fails."""
-    from orchestrator.engine.sqs_queue import provision_queues, queue_name, sqs_client
+    from orchestrator.engine.sqs.client import queue_name, sqs_client
+    from orchestrator.engine.sqs.provisioning import provision_queues
 
     engine = settings.engine
     assert engine.sqs_queue_url is not None  # the settings insist on it for the SQS backend
@@ -116,7 +117,7 @@ def run_queues_create_command(
     client: Any | None = None,
 ) -> int:
     """``client``: an SQS client instead of one from boto3's default credentials."""
-    from orchestrator.engine.sqs_queue import SqsError
+    from orchestrator.engine.sqs.client import SqsError
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -135,7 +136,7 @@ def run_queues_create_command(
 
 def watch_queue(metrics: EngineMetrics, pool: WorkerPool) -> None:
     """On the SQS backend, report SQS's message counts of the pool's queue in ``metrics``."""
-    from orchestrator.engine.sqs_queue import SqsQueue
+    from orchestrator.engine.sqs.queue import SqsQueue
 
     if isinstance(pool.queue, SqsQueue):
         metrics.watch_sqs(pool.queue.stats)
@@ -169,7 +170,7 @@ def run_worker_command(args: argparse.Namespace) -> int:
             return 2
         settings = replace(settings, engine=replace(settings.engine, concurrency=args.concurrency))
     if args.create_queues:
-        from orchestrator.engine.sqs_queue import SqsError
+        from orchestrator.engine.sqs.client import SqsError
 
         if not _sqs_only("pao worker --create-queues", settings, sys.stderr):
             return 2

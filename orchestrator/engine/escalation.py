@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.catalog.service import CatalogService
+from orchestrator.engine import transitions
 from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.executor import (
     ActionRun,
@@ -53,7 +54,6 @@ from orchestrator.engine.observer import EscalationObserver, NullEscalationObser
 from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, log_event
 from orchestrator.redaction import redact
-from orchestrator.requests.states import TICKET_FROM
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 
@@ -167,17 +167,9 @@ class EscalationHandler:
     async def _created(self, request: Mapping[str, Any], ticket: Created, attempt: int) -> None:
         request_id = request["id"]
         async with self._transaction(request) as conn:
-            cur = await conn.execute(
-                QUERIES.escalation_ticket_created,
-                {
-                    "id": request_id,
-                    "ticket": ticket.key,
-                    "url": ticket.url,
-                    "attempt": attempt,
-                    "from_tickets": sorted(TICKET_FROM["created"]),
-                },
-            )
-            if await cur.fetchone() is None:
+            if not await transitions.ticket_created(
+                conn, request_id, ticket.key, ticket.url, attempt
+            ):
                 cur = await conn.execute(QUERIES.get_request, {"id": request_id})
                 now = await cur.fetchone()
                 if now is not None and now["escalation_ticket"] == ticket.key:
@@ -226,18 +218,9 @@ class EscalationHandler:
             state = "failed"  # rejected, or unavailable for the last time
         delay = self.backoff.delay(attempt, retry_after=refused.retry_after) if retry else None
         async with self._transaction(request) as conn:
-            cur = await conn.execute(
-                QUERIES.escalation_ticket_attempt_failed,
-                {
-                    "id": request_id,
-                    "state": state,
-                    "attempt": attempt,
-                    "error": refused.error,
-                    "delay_seconds": delay,
-                    "from_tickets": sorted(TICKET_FROM["attempt_failed" if retry else state]),
-                },
-            )
-            if await cur.fetchone() is None:
+            if not await transitions.ticket_attempt_failed(
+                conn, request_id, state, attempt, refused.error, delay
+            ):
                 return  # withdrawn meanwhile: nothing to record or retry
             self.observer.escalation_failed(refused.reason)
             details: dict[str, Any] = {

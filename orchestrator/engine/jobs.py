@@ -3,7 +3,7 @@
 Every job is a ``jobs`` row committed with the state change that needs it. When the queue
 backend is SQS, the connections carry ``pao.queue_outbox=on`` and a trigger on ``jobs`` adds an
 ``outbox`` row in the same transaction. The outbox relay sends unsent rows to SQS after commit,
-so a crash between commit and send loses nothing (``orchestrator.engine.sqs_queue``); a message
+so a crash between commit and send loses nothing (``orchestrator.engine.sqs``); a message
 lost in SQS (queue purged or recreated, message expired) is found by the reconciler, which adds
 a new outbox row for a job due too long without a message on its way
 (``orchestrator.engine.reconciler``, with its bounds on how late such a job runs).
@@ -81,3 +81,16 @@ async def release_dedupe(conn: Connection, job: Job) -> None:
 def notify_payload(request_id: Any, event: str, status: str, **extra: Any) -> dict[str, Any]:
     """What a ``notify`` job carries: which request, what happened, its status now."""
     return {"request_id": str(request_id), "event": event, "status": status, **extra}
+
+
+def run_job(
+    request_id: Any, action_id: str | None = None, *, operator_retry: bool = False
+) -> dict[str, Any]:
+    """A run-action or poll-action payload. ``operator_retry`` marks work an operator asked for
+    on a ``failed`` request (which stays failed until the retried action resolves)."""
+    payload: dict[str, Any] = {"request_id": str(request_id)}
+    if action_id is not None:
+        payload["action_id"] = action_id
+    if operator_retry:
+        payload["operator_retry"] = True
+    return payload

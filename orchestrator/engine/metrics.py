@@ -18,6 +18,10 @@ The spec's metrics:
   a minute, which fits calls, not a request's whole life (hours with a human in the loop); that
   is ``pao_request_lifetime_seconds{catalog_item,status}``.
 - ``pao_catalog_cache_hit_ratio{cache_type}``: see ``orchestrator.cache_metrics``.
+- ``pao_approval_wait_seconds{catalog_item,outcome}`` (buckets 1 min … 7 days): how long a
+  request waited in ``awaiting_approval``, observed by the process that ended the gate (the API
+  or bot for a decision, a worker for an expiry); outcome ``approved``, ``rejected`` or
+  ``expired``. Requests ended by a gate also count in ``pao_requests_total`` as ``rejected``.
 - ``pao_action_failure_rate``: a rate is not something a process can export correctly (a
   since-start ratio per process cannot be summed across workers and never forgets). Processes
   export the counters ``pao_action_failures_total{action_type,failure_reason}`` and
@@ -52,12 +56,15 @@ from orchestrator.engine.observer import UNKNOWN, on_commit
 from orchestrator.engine.queue import Queue
 
 if TYPE_CHECKING:  # boto3 is imported only where the SQS backend is used
-    from orchestrator.engine.sqs_queue import SqsQueueStats
+    from orchestrator.engine.sqs.stats import SqsQueueStats
     from orchestrator.services import Services
 
 REQUEST_DURATION_BUCKETS: Final = (0.1, 0.5, 1, 5, 10, 30, 60)  # the spec's, exactly
 REQUEST_LIFETIME_BUCKETS: Final = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
 ESCALATION_FAILURE_REASONS: Final = ("not_configured", "unavailable", "rejected")
+# An approval waits for people: minutes to days (a stage's expiresAfter bounds it).
+APPROVAL_WAIT_BUCKETS: Final = (60, 300, 900, 3600, 14400, 43200, 86400, 259200, 604800)
+APPROVAL_OUTCOMES: Final = ("approved", "rejected", "expired")
 
 
 class EngineMetrics:
@@ -145,6 +152,14 @@ class EngineMetrics:
         )
         for reason in ESCALATION_FAILURE_REASONS:
             self.escalation_failures.labels(reason)  # exported from 0
+        self.approval_wait = Histogram(
+            "pao_approval_wait_seconds",
+            "Time a request waited in awaiting_approval, observed when its gate ended, by "
+            "catalog item and outcome (approved, rejected, expired)",
+            ["catalog_item", "outcome"],
+            registry=registry,
+            buckets=APPROVAL_WAIT_BUCKETS,
+        )
         self._sqs: SqsQueueStats | None = None
         self._sqs_errors_seen = 0
         self._cache: CacheMetrics | None = None
@@ -153,6 +168,7 @@ class EngineMetrics:
         """Count ``services``' submissions and decisions and report its catalog cache here
         (idempotent: ``pao serve``'s API and worker share one ``Services``)."""
         services.requests.observer = self
+        services.approval_gates.observer = self  # pao_approval_wait_seconds, rejected
         self.watch_cache(services.cache_stats)
 
     def watch_cache(self, stats: CacheStats) -> None:
@@ -218,6 +234,12 @@ class EngineMetrics:
 
     def escalation_failed(self, reason: str) -> None:
         on_commit(lambda: self.escalation_failures.labels(reason).inc())
+
+    def approval_ended(self, catalog_item: str, outcome: str, wait_seconds: float) -> None:
+        """An approval gate ended (``ApprovalObserver``), counted once committed."""
+        on_commit(
+            lambda: self.approval_wait.labels(catalog_item, outcome).observe(max(0.0, wait_seconds))
+        )
 
     async def refresh_queue(self, queue: Queue) -> None:
         depth = await queue.depth()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from orchestrator.engine.dead_letters import fail_for_dead_letter
+from orchestrator.engine.dead_letters import fail_for_dead_letter, give_back
 from orchestrator.engine.jobs import (
     DEFAULT_MAX_RECEIVES,
     POLL_ACTION,
@@ -173,31 +173,8 @@ class PgQueue:
     async def retry_later(self, job: Job, delay: float, error: str) -> bool:
         """Give the job back to be received again after ``delay`` seconds; when it has had its
         last receive it is dead-lettered instead (and its request failed). False when the
-        worker no longer held the job."""
-        async with self.db.transaction(actor=ENGINE_ACTOR, source=ENGINE_SOURCE) as conn:
-            if job.receives >= job.max_receives:
-                cur = await conn.execute(
-                    QUERIES.queue_dead_letter,
-                    {
-                        "id": job.id,
-                        "error": f"failed on all {job.receives} receives; last error: {error}",
-                    },
-                )
-                dead = await cur.fetchone()
-                if dead is None:
-                    return False
-                await fail_for_dead_letter(conn, dead, dead["last_error"], crashed=False)
-                return True
-            cur = await conn.execute(
-                QUERIES.queue_retry_later,
-                {
-                    "id": job.id,
-                    "worker_id": job.locked_by,
-                    "delay_seconds": max(0.0, float(delay)),
-                    "error": error[:2000],
-                },
-            )
-            return await cur.fetchone() is not None
+        worker no longer held the job (``dead_letters.give_back``)."""
+        return await give_back(self.db, job, delay, error) is not None
 
     async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
         """Extend the lease of a job still held by its worker; False when it was lost. Raises

@@ -10,7 +10,7 @@ through entry points, declared in pyproject.toml:
 
 The queue backend comes from ``EngineSettings.queue_backend``: ``postgres`` (PgQueue), or
 ``sqs`` (SqsQueue), for which the pool also runs the outbox relay, the reconciler and the
-dead-letter drain (``sqs_queue.delivery_tasks``). The pool's workers and loops share one
+dead-letter drain (``sqs.relay.delivery_tasks``). The pool's workers and loops share one
 ``Reachability`` per dependency (``pool.database``, ``pool.sqs``): an outage is one log line
 when it starts and one when it ends, and everyone backs off meanwhile.
 """
@@ -37,6 +37,7 @@ from orchestrator.engine.pg_queue import Job, PgQueue
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.runner import ChainRunner
+from orchestrator.engine.traced import traced_registry
 from orchestrator.engine.worker import Worker, default_worker_id
 from orchestrator.services import Services
 
@@ -75,7 +76,7 @@ class WorkerPool:
         settings with boto3's default credentials."""
         settings = services.settings.engine
         if tracing.enabled():
-            registry = tracing.traced_registry(registry)  # a span per executor call
+            registry = traced_registry(registry)  # a span per executor call
         self.services = services
         self.metrics = metrics
         self._periodic: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = []
@@ -128,13 +129,16 @@ class WorkerPool:
                 services.settings.catalog.watch_seconds,
             )
             self.add_periodic(watcher.run_forever)
+        self.add_periodic(services.approval_gates.run_expiry)  # approval stages expiring
 
     def _queue(self, client: Any | None) -> Queue:
         """The configured backend; for SQS, its relay and dead-letter drain run periodically."""
         settings = self.services.settings.engine
         if settings.queue_backend != "sqs":
             return PgQueue(self.services.db, database=self.database)
-        from orchestrator.engine.sqs_queue import SqsQueue, delivery_tasks, queue_name, sqs_client
+        from orchestrator.engine.sqs.client import queue_name, sqs_client
+        from orchestrator.engine.sqs.queue import SqsQueue
+        from orchestrator.engine.sqs.relay import delivery_tasks
 
         if settings.sqs_queue_url is None:
             raise ValueError("the SQS queue backend needs SQS_QUEUE_URL")

@@ -1,4 +1,5 @@
-"""State writes shared by the queue and the runner: request logs and failing a request.
+"""Records shared by the queue and the runner: request logs, and failing a request with its log
+row and ``notify`` job (the state change itself is ``transitions.fail_request``).
 
 Each helper runs on the caller's connection, inside the caller's transaction, so a state change,
 its log rows and the jobs it needs commit together.
@@ -11,6 +12,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from orchestrator.engine import transitions
 from orchestrator.engine.jobs import NOTIFY, enqueue_job, notify_payload
 from orchestrator.store.database import Connection
 from orchestrator.store.queries import QUERIES
@@ -64,15 +66,8 @@ async def fail_request(
         cur = await conn.execute(QUERIES.engine_adopt_correlation, {"id": request_id})
         adopted = await cur.fetchone()
         correlation_id = adopted["correlation_id"] if adopted is not None else None
-    cur = await conn.execute(
-        QUERIES.engine_fail_request, {"id": request_id, "error_context": Jsonb(dict(error_context))}
-    )
-    if await cur.fetchone() is None:
+    if await transitions.fail_request(conn, request_id, error_context, message) is None:
         return False
-    await conn.execute(
-        QUERIES.engine_fail_open_actions,
-        {"request_id": request_id, "error": Jsonb({"message": message})},
-    )
     await log_event(
         conn,
         request_id,

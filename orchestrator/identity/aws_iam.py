@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from orchestrator.errors import NotFound
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 
@@ -89,8 +89,13 @@ class TokenStore:
 
     async def authenticate(self, token: str) -> Principal | None:
         """The principal of a live token, or None (unknown, expired or revoked)."""
+        return await self.authenticate_hash(hash_token(token))
+
+    async def authenticate_hash(self, token_hash: str) -> Principal | None:
+        """``authenticate`` by the token's hash (``hash_token``): a browser session of the
+        portal keeps only the hash, and still ends when the token is revoked or expires."""
         async with self.db.connection() as conn:
-            cur = await conn.execute(QUERIES.identity_find_token, {"token_hash": hash_token(token)})
+            cur = await conn.execute(QUERIES.identity_find_token, {"token_hash": token_hash})
             row = await cur.fetchone()
             if row is None:
                 return None

@@ -27,7 +27,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from orchestrator.errors import InvalidState, ValidationFailed
-from orchestrator.requests.service import Principal, RequestDraft, RequestService
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft, RequestService
 from orchestrator.store.queries import QUERIES
 
 CREATED = 201  # the stored status of a submission (the faces speak HTTP's numbers)

@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.service import CatalogService
+from orchestrator.engine import transitions
 from orchestrator.engine.jobs import (
     ACTION_CRASH_LIMIT,
     CANCEL_ACTION,
@@ -32,31 +33,17 @@ from orchestrator.errors import (
     ValidationFailed,
 )
 from orchestrator.forms import apply_defaults, validate_request_fields
+from orchestrator.identity.principal import Principal
 from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.requests import secrets as secrets_policy
 from orchestrator.requests.escalations import escalation_view
-from orchestrator.requests.states import ALLOWED_FROM, TERMINAL, TICKET_FROM, refusal
+from orchestrator.requests.gating import SubmissionGate
+from orchestrator.requests.states import TERMINAL, refusal
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 from orchestrator.tracing import with_job_context
 
 MASK = "****"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is acting: the identity faces pass in; the core never authenticates."""
-
-    email: str
-    name: str | None = None
-    teams: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    # Set when a bot credential acts for this user (the API's ``X-PAO-On-Behalf-Of``): the
-    # credential itself, recorded in the audit trail as the actor's agent.
-    agent: Principal | None = None
-    # Where the request came from, as a bot credential stated it (``X-PAO-Source``:
-    # github-pr, github-issue), so GitHub's rules (secrets) apply as in App mode.
-    source: str | None = None
 
 
 # The audit trail records the face that acted (api, bot, cli); a request's own ``source`` says
@@ -154,6 +141,8 @@ class RequestService:
         self.catalog = catalog
         # submitted / aborted / escalated, counted in this process once committed
         self.observer: RequestObserver = NullObserver()
+        # the approval gate (orchestrator.approvals.lifecycle), wired by orchestrator.services
+        self.gate: SubmissionGate | None = None
 
     async def validate(self, draft: RequestDraft) -> Validation:
         """Check a draft against the current catalog item without storing anything."""
@@ -306,7 +295,14 @@ class RequestService:
                 correlation_id=correlation_id,
                 details={"warnings": outcome.warnings, "actions": [p[0] for p in plan]},
             )
-            if outcome.pending_secrets:  # nothing runs until the requester supplies them
+            # an approval gate that applies holds the request (awaiting_approval, no job): the
+            # gate queues it, or awaits its secrets, once the last stage passes
+            held = None
+            if self.gate is not None:
+                held = await self.gate.hold(conn, row, item, correlation_id=correlation_id)
+            if held is not None:
+                row = held[0]
+            elif outcome.pending_secrets:  # nothing runs until the requester supplies them
                 await log_event(
                     conn,
                     request_id,
@@ -348,6 +344,8 @@ class RequestService:
         view["warnings"] = outcome.warnings
         if outcome.pending_secrets:
             view["pending_secrets"] = list(outcome.pending_secrets)
+        if held is not None:
+            view["approval"] = held[1]
         return view
 
     async def supply_secrets(
@@ -518,31 +516,19 @@ class RequestService:
         cancelled by the engine where the target supports it."""
         async with self._decision(principal, correlation_id, source) as conn:
             await self._lock_for(conn, request_id, "abort")
-            cur = await conn.execute(
-                QUERIES.abort_request,
-                {
-                    "id": request_id,
-                    "reason": reason,
-                    "from_statuses": sorted(ALLOWED_FROM["abort"]),
-                    "withdrawn_tickets": sorted(TICKET_FROM["withdrawn"]),
-                },
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            cur = await conn.execute(QUERIES.engine_in_flight_actions, {"request_id": request_id})
-            for running in await cur.fetchall():
+            row = await transitions.abort_request(conn, request_id, reason)
+            assert row is not None  # checked under the row lock just above
+            for action_id in row.pop("in_flight") or ():
                 await self._enqueue(
                     conn,
                     CANCEL_ACTION,
-                    {"request_id": str(request_id), "action_id": running["action_id"]},
+                    {"request_id": str(request_id), "action_id": action_id},
                     request_id,
-                    dedupe_key=f"cancel:{request_id}:{running['action_id']}",
+                    dedupe_key=f"cancel:{request_id}:{action_id}",
                 )
-            await conn.execute(QUERIES.cancel_pending_actions, {"request_id": request_id})
             await self._enqueue(
                 conn, NOTIFY, notify_payload(request_id, "aborted", "aborted"), request_id
             )
-            await conn.execute(QUERIES.delete_request_secrets, {"request_id": request_id})
             await log_event(
                 conn,
                 request_id,
@@ -597,8 +583,7 @@ class RequestService:
             locked = current = await self._lock_for(conn, request_id, "retry")
             if current["status"] == "escalated":
                 current = await self._withdraw_escalation(conn, current, principal, correlation_id)
-            cur = await conn.execute(QUERIES.engine_retry_failed_action, {"request_id": request_id})
-            retried = [r["action_id"] for r in await cur.fetchall()]
+            retried = await transitions.retry_failed_actions(conn, request_id)
             if not retried:  # raising rolls the withdrawal back too
                 raise InvalidState(
                     f"request {request_id} has no failed action to retry (a retry may already "
@@ -638,15 +623,7 @@ class RequestService:
         async with self._decision(principal, correlation_id, source) as conn:
             current = await self._lock_for(conn, request_id, "escalate")
             again = current["status"] == "escalated"
-            cur = await conn.execute(
-                QUERIES.escalate_request,
-                {
-                    "id": request_id,
-                    "from_statuses": sorted(ALLOWED_FROM["escalate"]),
-                    "from_tickets": sorted(TICKET_FROM["open"]),
-                },
-            )
-            row = await cur.fetchone()
+            row = await transitions.escalate_request(conn, request_id)
             assert row is not None  # checked under the row lock just above
             await self._enqueue(
                 conn,
@@ -684,11 +661,7 @@ class RequestService:
     ) -> dict[str, Any]:
         """An escalated request without a ticket back to ``failed`` (the caller holds its row
         lock and checked the decision); a ticket job still scheduled then finds nothing to do."""
-        cur = await conn.execute(
-            QUERIES.withdraw_escalation,
-            {"id": current["id"], "from_tickets": sorted(TICKET_FROM["withdrawn"])},
-        )
-        row = await cur.fetchone()
+        row = await transitions.withdraw_escalation(conn, current["id"])
         assert row is not None  # checked under the row lock by the caller
         await log_event(
             conn,
@@ -726,7 +699,7 @@ class RequestService:
         dedupe_key: str | None = None,
     ) -> None:
         # a run job naming its action has that action's crash budget from the start; a
-        # request's first job gets it when its first action starts (engine_advance)
+        # request's first job gets it when its first action starts (transitions.step)
         names_action = kind == RUN_ACTION and bool(payload.get("action_id"))
         receives = ACTION_CRASH_LIMIT if names_action else DEFAULT_MAX_RECEIVES
         await enqueue_job(

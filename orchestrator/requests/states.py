@@ -32,31 +32,42 @@ RequestStatus = Literal[
     "submitted",
     "validating",
     "awaiting_secret",
+    "awaiting_approval",
     "queued",
     "in_progress",
     "completed",
     "failed",
     "aborted",
     "escalated",
+    "rejected",
 ]
 TicketState = Literal["pending", "created", "failed", "not_configured", "cancelled"]
 
 # No automation runs for these (the status endpoint shows no current action).
-TERMINAL: Final = frozenset({"completed", "aborted", "escalated"})
+TERMINAL: Final = frozenset({"completed", "aborted", "escalated", "rejected"})
 ACTIVE: Final = frozenset({"submitted", "validating", "queued", "in_progress"})
 # Accepted, but nothing runs until the requester supplies the item's secret through the API
 # (``PUT /api/v1/requests/{id}/secrets``); a request from GitHub never carries one.
-WAITING: Final = frozenset({"awaiting_secret"})
+# ``awaiting_approval``: an item's approval gate applies; nothing runs until its last stage
+# passes (``orchestrator.approvals.lifecycle``), then ``queued`` (or ``awaiting_secret``). A
+# rejection, or a stage expiring, ends the request as ``rejected`` (terminal, nothing ran).
+WAITING: Final = frozenset({"awaiting_secret", "awaiting_approval"})
 
 # decision -> request states it may be taken from
 ALLOWED_FROM: Final[dict[str, frozenset[str]]] = {
     "retry": frozenset({"failed", "escalated"}),
     "abort": frozenset(
-        {"submitted", "validating", "awaiting_secret", "queued", "in_progress", "failed"}
+        {"submitted", "validating", "awaiting_secret", "awaiting_approval", "queued"}
+        | {"in_progress", "failed"}
         | {"escalated"}
     ),
     "escalate": frozenset({"failed", "escalated"}),
     "supply_secret": frozenset({"awaiting_secret"}),  # then: queued
+    # an approver's decision (the gate's own rules say who): the last approval queues the
+    # request (or awaits its secret), a rejection or expiry ends it as ``rejected``
+    "approve": frozenset({"awaiting_approval"}),
+    "reject": frozenset({"awaiting_approval"}),
+    "expire": frozenset({"awaiting_approval"}),
 }
 
 # decision -> ticket states of an escalated request it may be taken from

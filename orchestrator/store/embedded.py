@@ -20,11 +20,9 @@ data directory).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import subprocess
-import warnings
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +32,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+
+from orchestrator.adapters import pgserver_handles
 
 DEFAULT_DATA_DIR = Path(".pao/pgdata")
 SERVER_USER = "postgres"  # the database superuser pgserver's initdb creates
@@ -82,23 +82,12 @@ class EmbeddedPostgres:
             raise EmbeddedStartError(
                 f"cannot create the embedded PostgreSQL directory {data_dir.parent}: {exc}"
             ) from exc
-        with warnings.catch_warnings():
-            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (containers, CI);
-            # pgserver only keeps its lock file there, and the fallback under /tmp works.
-            warnings.simplefilter("ignore")
-            from pgserver import postgres_server
         try:
-            server: Any = postgres_server.get_server(data_dir, cleanup_mode="stop")
             # pgserver shares one handle per data directory within a process and counts its
-            # users: entering it here and exiting in stop() keeps a second EmbeddedPostgres on
-            # the same directory from stopping the server under the first.
-            self._server = server.__enter__()
+            # users: entering it here and releasing it in stop() keeps a second EmbeddedPostgres
+            # on the same directory from stopping the server under the first.
+            self._server = pgserver_handles.acquire(data_dir)
         except Exception as exc:
-            # pgserver caches the half-made handle per directory (a retry in this process would
-            # get it back without starting anything) and registered its exit hook: drop both.
-            stale = postgres_server.PostgresServer._instances.pop(data_dir, None)
-            if stale is not None:
-                atexit.unregister(stale._cleanup)
             raise EmbeddedStartError(self._explain(data_dir, exc)) from exc
         info = self._server.get_postmaster_info()
         if info.socket_dir is None:  # pragma: no cover - pgserver uses sockets off Windows
@@ -132,11 +121,7 @@ class EmbeddedPostgres:
         """Release this process's handle; the server stops when no other process uses it."""
         server, self._server, self._socket_dir = self._server, None, None
         if server is not None:
-            server.__exit__(None, None, None)
-            if getattr(server, "_count", 0) <= 0:
-                # pgserver also registered its cleanup to run at exit; once this process's
-                # last handle is released that run only logs, possibly into closed streams.
-                atexit.unregister(server._cleanup)
+            pgserver_handles.release(server)
 
     def __enter__(self) -> EmbeddedPostgres:
         self.start()

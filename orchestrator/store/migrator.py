@@ -30,6 +30,9 @@ from orchestrator.store.queries import QUERIES, as_literal
 MIGRATION_LOCK_KEY = int.from_bytes(b"pao-migr", "big")
 """Advisory lock key of the migrator (per database); fixed forever so every version agrees."""
 
+SCHEMA_SNAPSHOT = "schema.sql"
+"""The snapshot of the schema the migrations build, kept beside them and skipped here."""
+
 _FILE_NAME = re.compile(r"^(?P<version>\d{4})_(?P<label>[a-z0-9_]+)\.sql$")
 
 
@@ -122,6 +125,8 @@ def load_migrations(directory: Traversable | None = None) -> list[Migration]:
     for entry in root.iterdir():
         if not entry.name.endswith(".sql") or not entry.is_file():
             continue
+        if entry.name == SCHEMA_SNAPSHOT:
+            continue  # the current-schema snapshot, never applied (schema_snapshot.py)
         match = _FILE_NAME.match(entry.name)
         if match is None:
             raise InvalidMigrationFile(

@@ -2,7 +2,8 @@
 
 Modules, from the bottom up:
 
-* ``references``: static scan of a template (used by catalog validation);
+* ``orchestrator.template_syntax`` (outside this package: catalog validation uses it too): the
+  scopes, functions and filters, and the static scan of a template;
 * ``translate``: the catalog grammar -> Jinja2 source (only the documented grammar passes);
 * ``sandbox``, ``functions``, ``limits``: the bounded, immutable Jinja2 sandbox;
 * ``engine``: compile once (LRU), ``render`` / ``render_value`` with type preservation;
@@ -12,7 +13,7 @@ Modules, from the bottom up:
 * ``playground``: ``test_variables`` for catalog authors.
 
 The names below are the public surface the engine and the API use. They load lazily, so
-the catalog validator (which only needs ``references``) does not import Jinja2.
+importing the package does not import Jinja2.
 """
 
 from __future__ import annotations

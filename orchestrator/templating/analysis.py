@@ -14,16 +14,16 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.action_types import installed_action_types
 from orchestrator.catalog.models import Action, CatalogItem
 from orchestrator.catalog.yaml_loader import join_pointer
-from orchestrator.templating.errors import TemplateRenderError
-from orchestrator.templating.references import SCOPES, VariableRef, scan
-from orchestrator.templating.scopes import (
-    ACTION_OUTPUTS,
+from orchestrator.template_syntax.references import SCOPES, VariableRef, scan
+from orchestrator.template_syntax.scopes import (
     METADATA_PATHS,
     REQUEST_PATHS,
     SYSTEM_PATHS,
 )
+from orchestrator.templating.errors import TemplateRenderError
 from orchestrator.templating.translate import translate
 
 
@@ -314,12 +314,11 @@ def _check_output(
     if len(ref.path) < 2:
         return None
     action = by_id[target]
-    known = ACTION_OUTPUTS.get(action.type)
+    spec = installed_action_types().get(action.type)
+    known = spec.output_names(action.config) if spec is not None else None
     if known is None:
         return None
     allowed = set(known)
-    if action.type == "rest-api":
-        allowed |= set(action.config.get("outputs", {}))
     key = str(ref.path[1])
     if key in allowed:
         return None

@@ -24,6 +24,7 @@ from jinja2 import Undefined
 from jinja2.environment import Template
 
 from orchestrator.catalog.yaml_loader import escape_pointer_token
+from orchestrator.template_syntax.references import SCOPES
 from orchestrator.templating import functions
 from orchestrator.templating.context import TemplateContext
 from orchestrator.templating.errors import (
@@ -35,7 +36,6 @@ from orchestrator.templating.errors import (
 )
 from orchestrator.templating.evaluate import Evaluator, compile_node
 from orchestrator.templating.limits import RenderState, Runtime, TemplateLimits
-from orchestrator.templating.references import SCOPES
 from orchestrator.templating.sandbox import PaoSandbox
 from orchestrator.templating.translate import Node, Path, Translation, translate
 
@@ -141,7 +141,7 @@ def _undefined(path: Path, depth: int, container: Any) -> UndefinedVariableError
     return UndefinedVariableError(message, path=failing, suggestion=suggestion)
 
 
-RESULT = "__pao_result"
+RESULT = "pao__result"  # no leading _: Jinja exports only such names to a module
 
 
 @dataclass(slots=True)
@@ -429,10 +429,9 @@ class TemplateEngine:
                     self._compile_jinja(compiled)
                 template = compiled.expression
                 assert template is not None
-                context = template.new_context(run.variables(), shared=True)
-                for _ in template.root_render_func(context):
-                    pass
-                value = context.vars[RESULT]
+                # Jinja's public way to run a template and read what it set: its module.
+                module = template.make_module(run.variables(), shared=True)
+                value = getattr(module, RESULT)
             if isinstance(value, Undefined):
                 str(value)  # raises the strict error
         except Exception as exc:
@@ -465,9 +464,7 @@ class TemplateEngine:
         assert template is not None
         chunks = []
         try:
-            for chunk in template.root_render_func(
-                template.new_context(run.variables(), shared=True)
-            ):
+            for chunk in template.generate(run.variables()):
                 state.emit(len(chunk))
                 chunks.append(chunk)
         except Exception as exc:

@@ -4,8 +4,9 @@ Execution needs the real values; people (PR comments, API previews, logs, errors
 see them. So a preview is a second render with a *masked* context, where every password field
 reads ``****`` and so does anything derived from it (``base64(fields.pw)`` encodes the mask,
 not the password). As a second line, every remaining occurrence of a known secret value is
-replaced in the output, and error messages are scrubbed the same way. Terraform
-``sensitiveVariables`` are declared secrets: their rendered values are masked in previews.
+replaced in the output, and error messages are scrubbed the same way. An action type may
+declare config values secret (``ActionTypeSpec.mask_config``, e.g. Terraform's
+``sensitiveVariables``): their rendered values are masked in previews.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.action_types import mask_declared_secrets as declared_secrets_masked
 from orchestrator.catalog.models import Action
 from orchestrator.redaction import MASK
 from orchestrator.redaction import scrub_value as mask  # the one scrubber, for structures
@@ -58,14 +60,9 @@ def render_preview(
 
 
 def mask_declared_secrets(action_type: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a rendered action config with the values its type declares secret masked."""
-    out = dict(config)
-    if action_type == "terraform":
-        variables = out.get("variables")
-        sensitive = out.get("sensitiveVariables") or ()
-        if isinstance(variables, Mapping) and sensitive:
-            out["variables"] = {k: (MASK if k in sensitive else v) for k, v in variables.items()}
-    return out
+    """A copy of a rendered action config with the values its type declares secret masked
+    (the type's ``mask_config``, e.g. Terraform's ``sensitiveVariables``)."""
+    return declared_secrets_masked(action_type, config, MASK)
 
 
 @dataclass(frozen=True, slots=True)

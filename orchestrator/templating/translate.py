@@ -17,14 +17,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.templating.errors import TemplateSyntaxRenderError
-from orchestrator.templating.references import (
+from orchestrator.template_syntax.references import (
     FILTERS,
     FUNCTIONS,
     SCOPES,
     TemplateSyntaxError,
     scan,
 )
+from orchestrator.templating.errors import TemplateSyntaxRenderError
 
 # (minimum, maximum) positional arguments, not counting the filtered value.
 FUNCTION_ARITY: dict[str, tuple[int, int]] = {

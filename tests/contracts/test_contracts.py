@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from actions.jira_ticket import JiraSettings, JiraTicketExecutor
+from actions.jira.executor import JiraTicketExecutor
+from actions.jira.settings import JiraSettings
 from actions.secrets import SecretResolver
 from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.executor import ActionRun, Pending

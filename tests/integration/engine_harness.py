@@ -24,54 +24,17 @@ from orchestrator.engine.policy import RetryPolicy
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
 from orchestrator.store.database import Database
+from rehearsal.samples import item_document as item_document
 
 REQUESTER = Principal(email="dev@example.com", teams=("payments",))
 INSTANT = Backoff(base_seconds=0.0, cap_seconds=0.0)  # retries due at once
 # Retries due at once even where an action declares retry.initialDelay (time is not simulated
 # here; tests of the declared delays pass their own policy).
 INSTANT_RETRIES = RetryPolicy(INSTANT, declared=False)
-
-
-def item_document(
-    item_id: str,
-    actions: list[dict[str, Any]],
-    *,
-    fields: list[dict[str, Any]] | None = None,
-    manual: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A minimal valid catalog item with one form group (``instanceName`` by default)."""
-    fulfillment: dict[str, Any] = {"actions": actions}
-    if manual is not None:
-        fulfillment["manual"] = manual
-    return {
-        "apiVersion": "pao/v1",
-        "kind": "CatalogItem",
-        "metadata": {
-            "id": item_id,
-            "name": f"Test item {item_id}",
-            "description": "An item built by an engine test.",
-            "version": "1.0.0",
-            "category": "testing",
-            "owner": {"team": "platform", "contact": "platform@example.com"},
-        },
-        "presentation": {
-            "form": {
-                "groups": [
-                    {
-                        "id": "main",
-                        "name": "Main",
-                        "fields": fields
-                        or [{"id": "instanceName", "name": "Instance", "type": "string"}],
-                    }
-                ]
-            }
-        },
-        "fulfillment": fulfillment,
-        "lifecycle": {"status": "active"},
-    }
 
 
 async def store_item(services: Services, document: Mapping[str, Any]) -> None:

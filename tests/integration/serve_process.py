@@ -75,3 +75,42 @@ def serve(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# Approvers of the example catalog's gates (issue 21): `pao serve`'s local admin is the
+# requester there and may not approve its own request (separation of duties).
+EXAMPLE_APPROVER_TEAMS = ("security", "platform", "network")
+
+
+def approve_as_approvers(database_url: str, request_id: str) -> str:
+    """Approve every stage of ``request_id``'s gate as a qualified person (through the core,
+    on the served database, as the API would); the outcome (``approved``)."""
+    import asyncio
+    import uuid
+
+    from orchestrator.identity.principal import Principal
+    from orchestrator.services import open_services
+    from orchestrator.settings import Settings
+
+    approver = Principal(email="approver@example.com", teams=EXAMPLE_APPROVER_TEAMS)
+
+    async def approve() -> str:
+        services = await open_services(Settings.from_env({}), database_url=database_url)
+        try:
+            outcome = "pending"
+            for _stage in range(10):
+                decided = await services.approval_gates.decide(
+                    uuid.UUID(request_id),
+                    approver,
+                    "approve",
+                    correlation_id="test-approval",
+                    source="api",
+                )
+                outcome = decided.outcome
+                if outcome != "pending":
+                    break
+            return outcome
+        finally:
+            await services.close()
+
+    return asyncio.run(approve())

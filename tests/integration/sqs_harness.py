@@ -20,13 +20,11 @@ from typing import Any
 import pytest
 
 from orchestrator.engine.pg_queue import DEFAULT_LEASE_SECONDS, Job
-from orchestrator.engine.sqs_queue import (
-    DeadLetterDrain,
-    OutboxRelay,
-    SqsQueue,
-    ensure_queues,
-    sqs_client,
-)
+from orchestrator.engine.sqs.client import sqs_client
+from orchestrator.engine.sqs.dead_letters import DeadLetterDrain
+from orchestrator.engine.sqs.provisioning import ensure_queues
+from orchestrator.engine.sqs.queue import SqsQueue
+from orchestrator.engine.sqs.relay import OutboxRelay
 from orchestrator.settings import EngineSettings, Settings
 from orchestrator.store.database import Database
 

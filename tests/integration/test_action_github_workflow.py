@@ -29,7 +29,7 @@ from orchestrator.engine.executor import (
 from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.worker import Worker
 from orchestrator.github_client import GitHubSettings
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from tests.fakes.github.actions import ActionsArea
 from tests.fakes.github.core import FakeGitHub

@@ -13,12 +13,8 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from moto.server import ThreadedMotoServer
 
-from actions.jira_ticket import (
-    JiraSettings,
-    JiraSettingsError,
-    JiraTicketExecutor,
-    correlation_label,
-)
+from actions.jira.executor import JiraTicketExecutor, correlation_label
+from actions.jira.settings import JiraSettings, JiraSettingsError
 from actions.registry import ActionDeps, default_registry
 from actions.secrets import SecretResolver, SecretSettings
 from orchestrator.engine.executor import (
@@ -31,7 +27,7 @@ from orchestrator.engine.executor import (
 )
 from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from tests.fakes.http_fake import Reply
 from tests.fakes.jira import FakeJira

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from actions.jira_ticket import JiraSettings
+from actions.jira.settings import JiraSettings
 from actions.registry import ActionDeps, default_registry
 from actions.rest_api import RestApiSettings
 from bot.app import Bot

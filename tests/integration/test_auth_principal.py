@@ -19,7 +19,7 @@ from litestar.di import Provide
 from api.deps import ANONYMOUS, provide_principal, provide_services
 from api.problems import EXCEPTION_HANDLERS
 from orchestrator.access import AccessPolicy, can_administer, can_read_request, request_scope
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 from tests.integration.api_fixtures import ROOT, app_client

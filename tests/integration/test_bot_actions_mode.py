@@ -18,7 +18,8 @@ from api.app import create_app
 from bot.cli import UsageError, handle_event
 from orchestrator import forms
 from orchestrator.github_client import GitHubSettings, github_client
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
 from tests.fakes.github.issue_forms import Answer, render_issue_body
 from tests.integration import bot_harness as h

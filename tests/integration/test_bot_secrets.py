@@ -17,7 +17,8 @@ import pytest
 from bot.app import Bot
 from orchestrator import forms
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal, RequestDraft
+from orchestrator.identity.principal import Principal
+from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
 from tests.fakes.github.issue_forms import render_issue_body
 from tests.integration import bot_harness as h

@@ -17,7 +17,7 @@ from orchestrator.catalog.sync import CatalogProcessor, GitHubCatalogSync
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.process import WorkerPool
 from orchestrator.github_client import GitHubSettings, github_client
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services, open_services
 from orchestrator.settings import CatalogSettings, Settings, SettingsError
 from tests.fakes.github.core import FakeGitHub

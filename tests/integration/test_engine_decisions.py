@@ -21,7 +21,7 @@ from orchestrator.engine.executor import (
 from orchestrator.engine.jobs import NOTIFY
 from orchestrator.engine.manual import ManualDefaults
 from orchestrator.engine.pg_queue import Job
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from tests.integration.engine_harness import (
     action_rows,

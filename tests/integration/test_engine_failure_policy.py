@@ -35,7 +35,7 @@ from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.pg_queue import RUN_ACTION
 from orchestrator.engine.policy import RetryPolicy
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from tests.fakes.rest_target import RestTarget, Scripted, serve_rest_target
 from tests.integration.engine_harness import (

@@ -21,7 +21,7 @@ from orchestrator.engine.executor import (
 )
 from orchestrator.engine.pg_queue import RUN_ACTION, Job, PgQueue
 from orchestrator.engine.worker import Worker
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.services import Services
 from orchestrator.store.database import Database
 from tests.integration import engine_harness as harness

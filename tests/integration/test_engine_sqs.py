@@ -19,13 +19,10 @@ import pytest
 from orchestrator.engine.executor import ActionResult, ActionRun, Completed, Registry
 from orchestrator.engine.jobs import RUN_ACTION
 from orchestrator.engine.process import WorkerPool
-from orchestrator.engine.sqs_queue import (
-    DeadLetterDrain,
-    Delivery,
-    OutboxRelay,
-    SqsQueue,
-    SqsQueueDepth,
-)
+from orchestrator.engine.sqs.dead_letters import DeadLetterDrain
+from orchestrator.engine.sqs.queue import Delivery, SqsQueue
+from orchestrator.engine.sqs.relay import OutboxRelay
+from orchestrator.engine.sqs.stats import SqsQueueDepth
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from orchestrator.settings import Settings

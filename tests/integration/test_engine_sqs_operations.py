@@ -27,15 +27,11 @@ from orchestrator.cli import build_parser
 from orchestrator.engine.commands import run_queues_create_command, run_worker_command
 from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.outbox import prune_outbox
-from orchestrator.engine.sqs_queue import (
-    OutboxRelay,
-    SqsPolicy,
-    SqsQueue,
-    SqsQueueStats,
-    ensure_queues,
-    queue_name,
-    sqs_client,
-)
+from orchestrator.engine.sqs.client import SqsPolicy, queue_name, sqs_client
+from orchestrator.engine.sqs.provisioning import ensure_queues
+from orchestrator.engine.sqs.queue import SqsQueue
+from orchestrator.engine.sqs.relay import OutboxRelay
+from orchestrator.engine.sqs.stats import SqsQueueStats
 from orchestrator.identity.maintenance import run_maintenance_command
 from orchestrator.services import Services
 from orchestrator.settings import EngineSettings, Settings

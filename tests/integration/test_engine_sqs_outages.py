@@ -27,16 +27,11 @@ from orchestrator.engine.process import WorkerPool
 from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.reconciler import OutboxReconciler
 from orchestrator.engine.runner import ChainRunner
-from orchestrator.engine.sqs_queue import (
-    DeadLetterDrain,
-    Delivery,
-    OutboxRelay,
-    SqsPolicy,
-    SqsQueue,
-    SqsQueueStats,
-    queue_name,
-    sqs_client,
-)
+from orchestrator.engine.sqs.client import SqsPolicy, queue_name, sqs_client
+from orchestrator.engine.sqs.dead_letters import DeadLetterDrain
+from orchestrator.engine.sqs.queue import Delivery, SqsQueue
+from orchestrator.engine.sqs.relay import OutboxRelay
+from orchestrator.engine.sqs.stats import SqsQueueStats
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from orchestrator.settings import EngineSettings, Settings

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from actions.jira_ticket import JiraSettings, JiraTicketExecutor
+from actions.jira.executor import JiraTicketExecutor
+from actions.jira.settings import JiraSettings
 from actions.secrets import SecretResolver
 from bot.comments import status_comment
 from orchestrator.engine.backoff import Backoff

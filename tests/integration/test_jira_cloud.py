@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from actions.jira_ticket import JiraSettings, JiraSettingsError, JiraTicketExecutor
+from actions.jira.executor import JiraTicketExecutor
+from actions.jira.settings import JiraSettings, JiraSettingsError
 from actions.secrets import SecretResolver
 from orchestrator.engine.executor import ActionRun, Completed, Failed, Pending, Registry
 from orchestrator.engine.pg_queue import RUN_ACTION

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.serve_process import ROOT, Served, serve
+from tests.integration.serve_process import ROOT, Served, approve_as_approvers, serve
 
 DB_REQUEST = ROOT / "examples" / "requests" / "team-payments" / "orders-db.yaml"
 ACCESS_REQUEST = ROOT / "examples" / "requests" / "access" / "jdoe-postgres-prod-readwrite.yaml"
@@ -85,6 +85,14 @@ def test_submit_watch_and_read_a_request(database_url: str, tmp_path: Path) -> N
 
         second = pao(served, "submit", str(ACCESS_REQUEST))
         second_id = UUID.search(second.stdout).group(0)  # type: ignore[union-attr]
+        assert "awaiting_approval" in second.stdout  # the item's approval gate (issue 21)
+        own = pao(served, "approve", second_id)  # the local admin requested it
+        assert own.returncode == 1
+        assert "HTTP 403" in own.stderr
+        assert "separation of duties" in own.stderr
+        assert "nothing awaits your approval" in pao(served, "approvals").stdout
+        assert "approval: pending" in pao(served, "show", second_id).stdout
+        assert approve_as_approvers(database_url, second_id) == "approved"
         code, screen = watch_in_a_terminal(served, second_id)
         assert code == 0, screen
         assert "\x1b[" in screen  # redrawn in place
@@ -107,6 +115,7 @@ def test_a_failed_request_ends_the_watch_with_1_and_is_aborted(
     with serve(database_url, tmp_path, {"PAO_REHEARSAL_AUTO": "false"}) as served:
         submitted = pao(served, "submit", str(ACCESS_REQUEST))
         request_id = UUID.search(submitted.stdout).group(0)  # type: ignore[union-attr]
+        assert approve_as_approvers(database_url, request_id) == "approved"
         deadline = time.monotonic() + 60
         tickets: list[dict[str, str]] = []
         while not tickets and time.monotonic() < deadline:

@@ -30,7 +30,7 @@ from orchestrator.store.migrator import (
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted(p.name for p in (ROOT / "migrations").glob("*.sql"))
+SHIPPED = sorted(p.name for p in (ROOT / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))
 
 
 def recorded(url: str) -> list[tuple[int, str, str]]:

@@ -32,6 +32,7 @@ from orchestrator import tracing
 from orchestrator.engine.executor import CancellableExecutor, DescribableExecutor, Registry
 from orchestrator.engine.jobs import RUN_ACTION
 from orchestrator.engine.pg_queue import Job
+from orchestrator.engine.traced import traced_registry
 from orchestrator.observability import configure_logging
 from orchestrator.services import Services
 from orchestrator.settings import Settings
@@ -166,7 +167,7 @@ async def test_one_trace_from_the_api_call_through_the_worker_to_the_rest_target
     request_id = await submit(client, {"traceparent": caller})
     worker = make_worker(
         services,
-        tracing.traced_registry(registry()),
+        traced_registry(registry()),
         template_environment={"TARGET_URL": target.base_url},
     )
     assert await drain(worker) == 2  # the first attempt, then its retry (Retry-After: 0)
@@ -222,7 +223,7 @@ async def test_failed_jobs_mark_their_span_and_the_proxy_keeps_capabilities(
 ) -> None:
     await store_item(services, rest_item())
     await submit(client)
-    worker = make_worker(services, tracing.traced_registry(registry()))
+    worker = make_worker(services, traced_registry(registry()))
 
     async def broken(job: Job) -> None:  # a handler that raises: the job comes back later
         raise RuntimeError("handler broke")
@@ -233,13 +234,11 @@ async def test_failed_jobs_mark_their_span_and_the_proxy_keeps_capabilities(
     assert not failed.status.is_ok
     assert [e.name for e in failed.events] == ["exception"]
 
-    traced = tracing.traced_registry(registry()).get("rest-api")
+    traced = traced_registry(registry()).get("rest-api")
     inner = registry().get("rest-api")
     for protocol in (CancellableExecutor, DescribableExecutor):
         assert isinstance(traced, protocol) == isinstance(inner, protocol)
-    assert not isinstance(
-        tracing.traced_registry(Registry({"x": _Bare()})).get("x"), CancellableExecutor
-    )
+    assert not isinstance(traced_registry(Registry({"x": _Bare()})).get("x"), CancellableExecutor)
 
 
 class _Bare:
@@ -292,7 +291,7 @@ async def test_every_worker_log_line_while_running_a_job_carries_the_request_con
     request_id = await submit(client)
     worker = make_worker(
         services,
-        tracing.traced_registry(registry()),
+        traced_registry(registry()),
         template_environment={"TARGET_URL": target.base_url},
     )
     stream = io.StringIO()

@@ -10,7 +10,7 @@ from orchestrator.access import (
     can_use_platform_tools,
     request_scope,
 )
-from orchestrator.requests.service import Principal
+from orchestrator.identity.principal import Principal
 from orchestrator.settings import Settings
 
 POLICY = AccessPolicy.from_settings(

@@ -58,3 +58,21 @@ def test_http_metrics_match_prometheus_clients_own_exposition() -> None:
         'pao_http_request_duration_seconds_bucket{le="0.005",method="GET",'
         'route="/api/v1/catalog/items/{item_id:str}"} 2.0'
     ) in ours
+
+
+def test_created_series_follow_prometheus_clients_public_switch() -> None:
+    """``disable_created_metrics()`` drops the ``_created`` lines from ours as from the
+    library's own metrics (read through public API, no private module attribute)."""
+    from prometheus_client import disable_created_metrics, enable_created_metrics
+
+    metrics = Metrics()
+    for call in CALLS:
+        metrics.observe_http(*call)
+    assert any("_created{" in line for line in _http_lines(metrics.render().decode()))
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:
+        ours = _http_lines(metrics.render().decode())
+        assert not any("_created{" in line for line in ours)
+        assert ours == _http_lines(_reference())
+    finally:
+        enable_created_metrics()  # type: ignore[no-untyped-call]

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.commands import Authorizer
 from bot.github import BotGitHub
+from bot.slash_permissions import Authorizer
 from orchestrator.github_client import GitHubSettings, github_client
 from tests.fakes.github.conversations import ConversationArea
 from tests.fakes.github.core import FakeGitHub

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from actions.jira_ticket import JiraSettingsError, parse_instances
+from actions.jira.settings import JiraSettingsError, parse_instances
 from orchestrator.catalog.codeowners import CodeOwners
 from orchestrator.catalog.yaml_loader import YamlLoadError, load_yaml
 from orchestrator.editor_lines import LineIndex, line_count, position, split_lines

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from actions.jira_ticket import JiraSettings, JiraTicketExecutor
+from actions.jira.executor import JiraTicketExecutor
+from actions.jira.settings import JiraSettings
 from actions.rest_api import RestApiExecutor, RestApiSettings, SecretResolver
 from actions.terraform import TerraformExecutor, TerraformSettings
 from orchestrator.engine.dry_run import plan_refusals

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.templating.references import TemplateSyntaxError, scan
+from orchestrator.template_syntax.references import TemplateSyntaxError, scan
 
 
 def test_variables_functions_and_filters_are_found() -> None:

@@ -12,6 +12,7 @@ import pytest
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.validator import CatalogReport, CatalogValidator, discover
 from orchestrator.forms import apply_defaults
+from orchestrator.template_syntax.references import scan
 from orchestrator.templating.analysis import template_sites
 from orchestrator.templating.context import (
     RequestInfo,
@@ -28,7 +29,6 @@ from orchestrator.templating.errors import (
 )
 from orchestrator.templating.limits import Runtime
 from orchestrator.templating.playground import placeholder_outputs
-from orchestrator.templating.references import scan
 from orchestrator.templating.translate import translate
 
 ROOT = Path(__file__).resolve().parents[2]

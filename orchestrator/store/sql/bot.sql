@@ -1,3 +1,5 @@
+-- The GitHub face's state (orchestrator/github/): webhook deliveries, then request links.
+
 -- name: bot_store_deliveries
 -- Store a batch of webhook deliveries and enqueue one processing job for each, in one statement
 -- (one round trip, one commit, atomic). A failed delivery is taken again (GitHub redelivery);
@@ -53,13 +55,14 @@ SELECT pg_advisory_lock(hashtextextended(%(key)s, 0));
 SELECT pg_advisory_unlock(hashtextextended(%(key)s, 0));
 
 -- name: bot_link_for_file
-SELECT id, request_id, status_comment_id
+-- Request links (orchestrator/github/links.py): each query returns a link's seven columns.
+SELECT id, request_id, kind, repository, number, path, status_comment_id
 FROM request_links
 WHERE kind = 'pull_request' AND repository = %(repository)s AND path = %(path)s
   AND blob_sha = %(blob_sha)s;
 
 -- name: bot_link_for_issue
-SELECT id, request_id, status_comment_id
+SELECT id, request_id, kind, repository, number, path, status_comment_id
 FROM request_links
 WHERE kind = 'issue' AND repository = %(repository)s AND number = %(number)s
 ORDER BY id DESC
@@ -68,7 +71,7 @@ LIMIT 1;
 -- name: bot_insert_link
 INSERT INTO request_links (request_id, kind, repository, number, path, blob_sha)
 VALUES (%(request_id)s, %(kind)s, %(repository)s, %(number)s, %(path)s, %(blob_sha)s)
-RETURNING id, request_id, status_comment_id;
+RETURNING id, request_id, kind, repository, number, path, status_comment_id;
 
 -- name: bot_links_for_thread
 -- The requests linked to one PR or issue, with what commands need to know about them.

@@ -50,7 +50,7 @@ RETURNING id;
 -- worker's lease ran out and it was received again): the job gives up its dedupe key, so the
 -- next step the caller enqueues in the same transaction is not swallowed by it. The other
 -- delivery then finds the action its job names already recorded, and stops. A job names its
--- action from the action's start (engine_advance); one naming none has started nothing, and
+-- action from the action's start (engine_step); one naming none has started nothing, and
 -- keeps its key: its other delivery goes on with the chain.
 UPDATE jobs SET dedupe_key = NULL
 WHERE id = %(id)s AND status IN ('ready', 'running') AND dedupe_key IS NOT NULL
@@ -95,31 +95,28 @@ SELECT count(*) FILTER (WHERE status = 'ready') AS ready,
 FROM jobs;
 
 -- name: engine_fail_request
--- The request stops for a human: failed with its error context (from any non-final state).
-UPDATE requests
-SET status = 'failed', error_context = %(error_context)s
-WHERE id = %(id)s AND status IN ('submitted', 'validating', 'queued', 'in_progress', 'failed')
-RETURNING *;
+-- The request stops for a human: failed with its error context (from any non-final state), and
+-- its open actions failed with it. An action failed while in progress (e.g. its worker kept
+-- crashing) has an unknown outcome: an operator's retry keeps its correlation key
+-- (engine_retry_failed_action). No row: the request was already final.
+WITH failed AS (
+    UPDATE requests
+    SET status = 'failed', error_context = %(error_context)s
+    WHERE id = %(id)s
+      AND status IN ('submitted', 'validating', 'queued', 'in_progress', 'failed')
+    RETURNING *
+), open_actions AS (
+    UPDATE request_actions
+    SET status = 'failed', error = %(action_error)s, next_poll_at = NULL,
+        outcome_unknown = outcome_unknown OR status = 'in_progress'
+    WHERE request_id IN (SELECT id FROM failed) AND status IN ('in_progress', 'retrying')
+)
+SELECT * FROM failed;
 
 -- name: engine_adopt_correlation
 -- The request's correlation id becomes the audit context of the rest of this transaction.
 SELECT set_config('pao.correlation_id', correlation_id, true) AS correlation_id
 FROM requests WHERE id = %(id)s;
-
--- name: engine_fail_open_actions
--- An action failed while in progress (e.g. its worker kept crashing) has an unknown outcome:
--- an operator's retry keeps its correlation key (engine_retry_failed_action).
-UPDATE request_actions
-SET status = 'failed', error = %(error)s, next_poll_at = NULL,
-    outcome_unknown = outcome_unknown OR status = 'in_progress'
-WHERE request_id = %(request_id)s AND status IN ('in_progress', 'retrying')
-RETURNING action_id;
-
--- name: engine_complete_request
-UPDATE requests
-SET status = 'completed', completed_at = now(), error_context = NULL
-WHERE id = %(id)s AND status IN ('queued', 'in_progress', 'failed')
-RETURNING *;
 
 -- name: engine_actions_for_update
 SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY position FOR UPDATE;
@@ -127,168 +124,109 @@ SELECT * FROM request_actions WHERE request_id = %(request_id)s ORDER BY positio
 -- name: engine_get_request_secrets
 SELECT fields FROM request_secrets WHERE request_id = %(request_id)s;
 
--- name: engine_advance
--- A chain's step in one statement: the action starts an attempt (or resumes one after a
--- redelivery: attempts unchanged) with the attempt's own deadline (a resumed attempt gets a new
--- one: the deadline belongs to the attempt, not to the action's first start) and its log rows
--- are written in order. Going on inside a job, the same statement records the action just
--- completed (done_id, outputs); done_id NULL otherwise. It points the job (job_id) at the new
--- action, giving it a fresh receive budget for that action (crash_limit receives, the one in
--- hand the first: action_receives_from is the receive before it), when going on or when the job
--- named no action yet (a request's first job); job_id NULL otherwise.
-WITH done AS (
-    UPDATE request_actions
-    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
-        error = NULL
-    WHERE id = %(done_id)s
-), job AS (
-    UPDATE jobs
-    SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
-                            '{action_receives_from}', to_jsonb(receives - 1)),
-        max_receives = receives - 1 + %(crash_limit)s
-    WHERE id = %(job_id)s
-), logged AS (
-    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
-                              correlation_id)
-    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
-           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
-    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
-    ORDER BY l.n
-)
-UPDATE request_actions
-SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
-    started_at = COALESCE(started_at, now()), error = NULL,
-    deadline_at = %(deadline_at)s,
-    -- resuming an attempt whose worker died: its call may have reached the target
-    outcome_unknown = outcome_unknown OR status = 'in_progress'
-WHERE id = %(id)s;
-
--- name: engine_advance_guarded
--- The plain step of a chain as one statement in its own transaction (no BEGIN, no COMMIT
--- round trips): the action in hand completed and the next one starts, both rendered from the
--- state the job read when it started the action. Nothing is written unless that state still
--- holds: the request (locked here) in the same status, the job's delivery holding its lease,
--- the action in hand in progress with the same attempts, the next action as it was read.
--- Sets the audit context (actor, source, the request's correlation id) and commits without
--- waiting for the WAL flush, as the engine's transactions do. advanced = 0: nothing written.
+-- name: engine_step
+-- The chain's state transitions in one statement, the one place where an action starts or
+-- completes and a request completes (orchestrator/engine/transitions.py, ``step``):
+-- * done_id: the action in hand completes with its outputs;
+-- * id: the next action starts an attempt (or resumes one after a redelivery: attempts
+--   unchanged) with the attempt's own deadline (a resumed attempt gets a new one; resuming an
+--   attempt whose worker died makes its outcome unknown: its call may have reached the target);
+-- * finish: the request completes (its secrets forgotten);
+-- * the request moves queued -> in_progress when an action starts, failed -> in_progress when
+--   an action completes (an operator's retry resolved it), -> completed on finish;
+-- * the log rows are written in order;
+-- * job_effect 'point': the job is pointed at the started action with a fresh receive budget
+--   for it (crash_limit receives, the one in hand the first: action_receives_from is the
+--   receive before it); 'done': the job is done (the chain's last step outside a transaction).
+-- Nothing is written unless the state read still holds: the request (locked here) in
+-- request_status; with job_id, the job's delivery holding its lease; the action in hand in
+-- progress with done_attempts; the next action with next_status and next_attempts; on finish,
+-- every other action finished. Run on its own, it is its own transaction (no BEGIN, no COMMIT
+-- round trips): it sets the audit context and commits without waiting for the WAL flush, as
+-- the engine's transactions do. ok = false: nothing written.
 WITH req AS (
-    SELECT r.id,
-           set_config('pao.actor', %(actor)s, true)
-           || set_config('pao.source', %(source)s, true)
-           || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
-           || set_config('synchronous_commit', 'off', true) AS audit_context
-    FROM requests r
-    WHERE r.id = %(request_id)s AND r.status = %(request_status)s
-    FOR UPDATE OF r
+  SELECT r.id, r.status,
+    set_config('pao.actor', %(actor)s, true) || set_config('pao.source', %(source)s, true)
+    || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
+    || set_config('synchronous_commit', 'off', true) AS audit_context
+  FROM requests r WHERE r.id = %(request_id)s AND r.status = %(request_status)s
+  FOR UPDATE OF r
 ), ok AS (
-    SELECT req.id FROM req
-    WHERE EXISTS (SELECT 1 FROM jobs j
-                  WHERE j.id = %(job_id)s AND j.status = 'running'
-                    AND j.locked_by = %(worker_id)s AND j.receives = %(receives)s)
-      AND EXISTS (SELECT 1 FROM request_actions a
-                  WHERE a.id = %(done_id)s AND a.request_id = req.id
-                    AND a.status = 'in_progress' AND a.attempts = %(done_attempts)s)
-      AND EXISTS (SELECT 1 FROM request_actions a
-                  WHERE a.id = %(id)s AND a.request_id = req.id
-                    AND a.status = %(next_status)s AND a.attempts = %(next_attempts)s)
+  SELECT req.id, req.status FROM req
+  WHERE (%(job_id)s::bigint IS NULL
+         OR EXISTS (SELECT 1 FROM jobs j WHERE j.id = %(job_id)s::bigint
+                    AND j.status = 'running' AND j.locked_by = %(worker_id)s
+                    AND j.receives = %(receives)s))
+    AND (%(done_id)s::bigint IS NULL
+         OR EXISTS (SELECT 1 FROM request_actions a WHERE a.id = %(done_id)s::bigint
+                    AND a.request_id = req.id AND a.status = 'in_progress'
+                    AND a.attempts = %(done_attempts)s))
+    AND (%(id)s::bigint IS NULL
+         OR EXISTS (SELECT 1 FROM request_actions a WHERE a.id = %(id)s::bigint
+                    AND a.request_id = req.id AND a.status = %(next_status)s
+                    AND a.attempts = %(next_attempts)s))
+    AND (NOT %(finish)s
+         OR NOT EXISTS (SELECT 1 FROM request_actions a WHERE a.request_id = req.id
+                        AND a.id IS DISTINCT FROM %(done_id)s::bigint
+                        AND a.status NOT IN ('completed', 'cancelled')))
 ), done AS (
-    UPDATE request_actions
-    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
-        error = NULL
-    WHERE id = %(done_id)s AND EXISTS (SELECT 1 FROM ok)
-), job AS (
-    UPDATE jobs
-    SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
-                            '{action_receives_from}', to_jsonb(receives - 1)),
-        max_receives = receives - 1 + %(crash_limit)s
-    WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM ok)
-), logged AS (
-    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
-                              correlation_id)
-    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
-           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
-    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
-    WHERE EXISTS (SELECT 1 FROM ok)
-    ORDER BY l.n
+  UPDATE request_actions
+  SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
+      error = NULL
+  WHERE id = %(done_id)s::bigint AND EXISTS (SELECT 1 FROM ok)
 ), started AS (
-    UPDATE request_actions
-    SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
-        started_at = COALESCE(started_at, now()), error = NULL,
-        deadline_at = %(deadline_at)s
-    WHERE id = %(id)s AND EXISTS (SELECT 1 FROM ok)
-    RETURNING id
-)
-SELECT count(*) AS advanced FROM started;
-
--- name: engine_finish_guarded
--- The last step of a chain as one statement, guarded as engine_advance_guarded: the action in
--- hand completed, every other action already completed, the request completed, the job done,
--- the request's secrets forgotten, the log rows written. finished = 0: nothing written.
-WITH req AS (
-    SELECT r.id,
-           set_config('pao.actor', %(actor)s, true)
-           || set_config('pao.source', %(source)s, true)
-           || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
-           || set_config('synchronous_commit', 'off', true) AS audit_context
-    FROM requests r
-    WHERE r.id = %(request_id)s AND r.status = %(request_status)s
-    FOR UPDATE OF r
-), ok AS (
-    SELECT req.id FROM req
-    WHERE EXISTS (SELECT 1 FROM jobs j
-                  WHERE j.id = %(job_id)s AND j.status = 'running'
-                    AND j.locked_by = %(worker_id)s AND j.receives = %(receives)s)
-      AND EXISTS (SELECT 1 FROM request_actions a
-                  WHERE a.id = %(done_id)s AND a.request_id = req.id
-                    AND a.status = 'in_progress' AND a.attempts = %(done_attempts)s)
-      AND NOT EXISTS (SELECT 1 FROM request_actions a
-                      WHERE a.request_id = req.id AND a.id <> %(done_id)s
-                        AND a.status <> 'completed')
-), done AS (
-    UPDATE request_actions
-    SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
-        error = NULL
-    WHERE id = %(done_id)s AND EXISTS (SELECT 1 FROM ok)
-), job AS (
-    UPDATE jobs
-    SET status = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
-    WHERE id = %(job_id)s AND EXISTS (SELECT 1 FROM ok)
+  UPDATE request_actions
+  SET status = 'in_progress', attempts = %(attempts)s, rendered_config = %(rendered_config)s,
+      started_at = COALESCE(started_at, now()), error = NULL, deadline_at = %(deadline_at)s,
+      outcome_unknown = outcome_unknown OR status = 'in_progress'
+  WHERE id = %(id)s::bigint AND EXISTS (SELECT 1 FROM ok)
+), pointed AS (
+  UPDATE jobs
+  SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
+                          '{action_receives_from}', to_jsonb(receives - 1)),
+      max_receives = receives - 1 + %(crash_limit)s
+  WHERE id = %(job_id)s::bigint AND %(job_effect)s::text = 'point' AND EXISTS (SELECT 1 FROM ok)
+), job_done AS (
+  UPDATE jobs SET status = 'done', finished_at = now(), locked_by = NULL, locked_until = NULL
+  WHERE id = %(job_id)s::bigint AND %(job_effect)s::text = 'done' AND EXISTS (SELECT 1 FROM ok)
 ), forgotten AS (
-    DELETE FROM request_secrets WHERE request_id IN (SELECT id FROM ok)
+  DELETE FROM request_secrets WHERE %(finish)s AND request_id IN (SELECT id FROM ok)
 ), logged AS (
-    INSERT INTO request_logs (request_id, action_id, level, event, message, details,
-                              correlation_id)
-    SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
-           l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
-    FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
-    WHERE EXISTS (SELECT 1 FROM ok)
-    ORDER BY l.n
-), finished AS (
-    UPDATE requests
-    SET status = 'completed', completed_at = now(), error_context = NULL
-    WHERE id IN (SELECT id FROM ok)
-    RETURNING id
+  INSERT INTO request_logs (request_id, action_id, level, event, message, details,
+                            correlation_id)
+  SELECT %(request_id)s, l.entry ->> 'action_id', l.entry ->> 'level', l.entry ->> 'event',
+         l.entry ->> 'message', l.entry -> 'details', %(correlation_id)s
+  FROM jsonb_array_elements(%(logs)s) WITH ORDINALITY AS l(entry, n)
+  WHERE EXISTS (SELECT 1 FROM ok) ORDER BY l.n
+), moved AS (
+  UPDATE requests r
+  SET status = CASE WHEN %(finish)s THEN 'completed' ELSE 'in_progress' END,
+      completed_at = CASE WHEN %(finish)s THEN now() ELSE r.completed_at END,
+      error_context = CASE WHEN %(finish)s THEN NULL ELSE r.error_context END
+  FROM ok WHERE r.id = ok.id
+    AND (%(finish)s OR (%(id)s::bigint IS NOT NULL AND ok.status = 'queued')
+         OR (%(done_id)s::bigint IS NOT NULL AND ok.status = 'failed'))
+  RETURNING r.status
 )
-SELECT count(*) AS finished FROM finished;
+SELECT EXISTS (SELECT 1 FROM ok) AS ok, (SELECT status FROM moved) AS status;
 
 -- name: engine_lock_request_for_job
--- One step of a job begins: the request row locked, whether the job's delivery still holds
--- its lease, and the request's correlation id set for the audit trigger, in one round trip.
+-- One step of a job begins, in one round trip: the request row locked, whether the job's
+-- delivery still holds its lease, the request's secret field values (secret_fields, NULL when
+-- none), and the transaction's audit context (actor, source, the request's correlation id) set
+-- for the audit trigger, committing without waiting for the WAL flush as the engine's
+-- transactions do (the step's first statement: nothing was written before it).
 SELECT r.*,
-       set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true) AS audit_context,
+       set_config('pao.actor', %(actor)s, true) || set_config('pao.source', %(source)s, true)
+       || set_config('pao.correlation_id', COALESCE(r.correlation_id, ''), true)
+       || set_config('synchronous_commit', 'off', true) AS audit_context,
        COALESCE((SELECT j.status = 'running' AND j.locked_by = %(worker_id)s
                         AND j.receives = %(receives)s
-                 FROM jobs j WHERE j.id = %(job_id)s), false) AS job_held
+                 FROM jobs j WHERE j.id = %(job_id)s), false) AS job_held,
+       (SELECT s.fields FROM request_secrets s WHERE s.request_id = r.id) AS secret_fields
 FROM requests r
 WHERE r.id = %(id)s
 FOR UPDATE OF r;
-
--- name: engine_complete_action
-UPDATE request_actions
-SET status = 'completed', outputs = %(outputs)s, completed_at = now(), next_poll_at = NULL,
-    error = NULL
-WHERE id = %(id)s
-RETURNING *;
 
 -- name: engine_action_pending
 UPDATE request_actions
@@ -344,20 +282,34 @@ SET status = 'retrying', attempts = 0, error = NULL, next_poll_at = NULL, deadli
 WHERE request_id = %(request_id)s AND status = 'failed'
 RETURNING action_id;
 
--- name: engine_in_flight_actions
--- Actions of a request with an external run still going (cancelled on abort where supported).
-SELECT * FROM request_actions
-WHERE request_id = %(request_id)s AND status = 'in_progress' AND external_ref IS NOT NULL
-ORDER BY position;
-
 -- name: engine_get_action
 SELECT * FROM request_actions WHERE request_id = %(request_id)s AND action_id = %(action_id)s;
 
--- name: queue_continue_job
--- The run-action job in hand goes on with the request's next action (recorded with the result),
--- with a fresh receive budget for it (as engine_advance).
-UPDATE jobs
-SET payload = jsonb_set(jsonb_set(payload, '{action_id}', to_jsonb(%(action_id)s::text)),
-                        '{action_receives_from}', to_jsonb(receives - 1)),
-    max_receives = receives - 1 + %(crash_limit)s
-WHERE id = %(id)s;
+
+-- name: engine_abort_request
+-- An operator aborts the request (from from_statuses): aborted with its reason, an escalation
+-- ticket still being opened withdrawn with it, its unfinished actions cancelled, its secrets
+-- forgotten; in_flight names the actions whose external run was still going (as read before
+-- this statement), for the engine to cancel where the target supports it. No row: the request
+-- may not be aborted.
+WITH aborted AS (
+    UPDATE requests
+    SET status = 'aborted', abort_reason = %(reason)s, aborted_at = now(),
+        escalation_state = CASE WHEN escalation_state = ANY(%(withdrawn_tickets)s)
+                                THEN 'cancelled' ELSE escalation_state END,
+        escalation_next_attempt_at = NULL
+    WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+    RETURNING *
+), in_flight AS (
+    SELECT a.action_id, a.position FROM request_actions a
+    WHERE a.request_id = %(id)s AND a.status = 'in_progress' AND a.external_ref IS NOT NULL
+      AND EXISTS (SELECT 1 FROM aborted)
+), cancelled AS (
+    UPDATE request_actions SET status = 'cancelled'
+    WHERE request_id IN (SELECT id FROM aborted)
+      AND status IN ('pending', 'retrying', 'in_progress')
+), forgotten AS (
+    DELETE FROM request_secrets WHERE request_id IN (SELECT id FROM aborted)
+)
+SELECT aborted.*, ARRAY(SELECT action_id FROM in_flight ORDER BY position) AS in_flight
+FROM aborted;

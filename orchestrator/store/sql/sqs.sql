@@ -1,4 +1,4 @@
--- The SQS queue backend (orchestrator/engine/sqs_queue.py): the jobs table stays the source of
+-- The SQS queue backend (orchestrator/engine/sqs/): the jobs table stays the source of
 -- truth; these queries lease a job on a received message and drain the outbox.
 
 -- name: sqs_claim_job

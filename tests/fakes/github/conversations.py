@@ -1,5 +1,5 @@
-"""The conversations area of the fake GitHub: issues, pull requests and their changed files,
-comments, reactions, labels, check runs, team membership and collaborator permissions.
+"""The conversations area of the fake GitHub: issues, pull requests and their changed files and
+reviews, comments, reactions, labels, check runs, team membership and collaborator permissions.
 
 Behaviour worth knowing when writing a test:
 
@@ -8,8 +8,11 @@ Behaviour worth knowing when writing a test:
   does, and so is a check-run request with more than 50 annotations;
 - a check-run update with ``output.annotations`` appends them (GitHub's behaviour), so
   ``check_runs[id].annotations`` holds every batch;
-- team membership answers 404 for non-members (GitHub's answer), permissions ``none`` for
-  strangers; every probe is recorded, so tests can check caching.
+- team membership answers 404 for non-members (GitHub's answer) and ``state`` ``active`` or
+  ``pending`` (an invitation not yet accepted) for members; permissions ``none`` for
+  strangers; every probe is recorded, so tests can check caching;
+- reviews are listed oldest first with GitHub's upper-case ``state`` (APPROVED,
+  CHANGES_REQUESTED, COMMENTED, DISMISSED) and the ``commit_id`` they were given on.
 
     gh = FakeGitHub()
     talk = ConversationArea(gh)
@@ -74,6 +77,18 @@ class FakePull:
 
 
 @dataclass(slots=True)
+class FakeReview:
+    id: int
+    repo: str
+    number: int
+    user: str
+    state: str  # APPROVED, CHANGES_REQUESTED, COMMENTED, DISMISSED
+    commit_id: str
+    body: str
+    submitted_at: str
+
+
+@dataclass(slots=True)
 class FakeComment:
     id: int
     repo: str
@@ -108,11 +123,15 @@ class ConversationArea:
         self.reactions: list[tuple[int, str, str]] = []  # (comment id, content, login)
         self.check_runs: dict[int, FakeCheckRun] = {}
         self.teams: dict[tuple[str, str], set[str]] = {}
+        self.pending_members: dict[tuple[str, str], set[str]] = {}
+        self.reviews: list[FakeReview] = []
+        self._review_ids = itertools.count(80_000_001)
         self.permissions: dict[tuple[str, str], str] = {}
         self._comment_ids = itertools.count(1_100_000_001)
         self._run_ids = itertools.count(4_000_001)
         gh.route("GET", REPO + r"/pulls/(?P<number>\d+)", self._get_pull)
         gh.route("GET", REPO + r"/pulls/(?P<number>\d+)/files", self._pull_files)
+        gh.route("GET", REPO + r"/pulls/(?P<number>\d+)/reviews", self._pull_reviews)
         gh.route("GET", REPO + r"/issues", self._list_issues)
         gh.route("GET", ISSUE, self._get_issue)
         gh.route("PATCH", ISSUE, self._patch_issue)
@@ -165,9 +184,23 @@ class ConversationArea:
         with self.gh.lock:
             return self._new_comment(repo, number, body, user, "User")
 
-    def add_team_member(self, org: str, team: str, login: str) -> None:
+    def add_team_member(self, org: str, team: str, login: str, *, pending: bool = False) -> None:
+        """``login`` in the team; ``pending``: invited, not accepted yet (GitHub answers the
+        membership with ``state: pending``)."""
         with self.gh.lock:
-            self.teams.setdefault((org.lower(), team.lower()), set()).add(login.lower())
+            held = self.pending_members if pending else self.teams
+            held.setdefault((org.lower(), team.lower()), set()).add(login.lower())
+
+    def add_review(
+        self, repo: str, number: int, *, user: str, state: str, commit_id: str, body: str = ""
+    ) -> FakeReview:
+        """A review of pull request ``number`` (``state`` as the REST API spells it)."""
+        with self.gh.lock:
+            review = FakeReview(
+                next(self._review_ids), repo, number, user, state.upper(), commit_id, body, now()
+            )
+            self.reviews.append(review)
+            return review
 
     def set_permission(self, repo: str, login: str, permission: str) -> None:
         with self.gh.lock:
@@ -213,6 +246,36 @@ class ConversationArea:
         if pull is None:
             return error(404, "Not Found")
         return Reply(200, self._page(request, pull.files))
+
+    def _pull_reviews(self, request: Recorded, owner: str, repo: str, number: str) -> Reply:
+        """``GET /repos/{owner}/{repo}/pulls/{number}/reviews``: oldest first, paginated."""
+        if self._pull(owner, repo, number) is None:
+            return error(404, "Not Found")
+        with self.gh.lock:
+            rows = [
+                {
+                    "id": r.id,
+                    "node_id": f"PRR_{r.id}",
+                    "user": user(r.user),
+                    "body": r.body,
+                    "state": r.state,
+                    "html_url": f"https://github.com/{r.repo}/pull/{r.number}"
+                    f"#pullrequestreview-{r.id}",
+                    "pull_request_url": f"https://api.github.com/repos/{r.repo}/pulls/{r.number}",
+                    "_links": {
+                        "html": {"href": f"https://github.com/{r.repo}/pull/{r.number}"},
+                        "pull_request": {
+                            "href": f"https://api.github.com/repos/{r.repo}/pulls/{r.number}"
+                        },
+                    },
+                    "submitted_at": r.submitted_at,
+                    "commit_id": r.commit_id,
+                    "author_association": "MEMBER",
+                }
+                for r in self.reviews
+                if r.repo == f"{owner}/{repo}" and r.number == int(number)
+            ]
+        return Reply(200, self._page(request, rows))
 
     @staticmethod
     def _page(request: Recorded, rows: list[Any]) -> list[Any]:
@@ -443,9 +506,17 @@ class ConversationArea:
     # -- teams and permissions -----------------------------------------------------------------
 
     def _membership(self, request: Recorded, org: str, team: str, login: str) -> Reply:
-        if login.lower() not in self.teams.get((org.lower(), team.lower()), set()):
+        """``GET /orgs/{org}/teams/{team_slug}/memberships/{username}``: 404 for non-members,
+        else the role and ``state`` (``active``, or ``pending`` for an open invitation)."""
+        key = (org.lower(), team.lower())
+        if login.lower() in self.teams.get(key, set()):
+            state = "active"
+        elif login.lower() in self.pending_members.get(key, set()):
+            state = "pending"
+        else:
             return error(404, "Not Found")
-        return Reply(200, {"state": "active", "role": "member", "url": request.path})
+        url = f"https://api.github.com/organizations/1/team/1/memberships/{login}"
+        return Reply(200, {"state": state, "role": "member", "url": url})
 
     def _permission(self, request: Recorded, owner: str, repo: str, login: str) -> Reply:
         role = self.permissions.get((f"{owner}/{repo}", login.lower()), "none")

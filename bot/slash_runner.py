@@ -2,9 +2,14 @@
 
 The modes differ only in where requests live: App mode calls the core's ``RequestService``
 directly, Actions mode calls the PAO API. Each gives a ``CommandBackend``; everything else is
-here, once: which requests the thread is linked to, who may decide (``bot.commands.Authorizer``:
+here, once: which requests the thread is linked to, who may decide (``bot.slash_permissions``:
 the requester = the GitHub author, the item's owning team, the operator teams, repository admins
 and maintainers), ``/retry <action-id>`` checked against the failed actions, the replies.
+
+``/approve [comment]`` and ``/reject <reason>`` go to the request's approval gate as the
+commenter: the core says whether they qualify (its refusal is the reply), a repeat of one's own
+decision is acknowledged quietly (a reaction, no reply), an accepted one is answered with who
+decided and what remains.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.commands import DECISIONS, Authorizer, Command
+from bot.approvals import AWAITING, remaining
 from bot.comments import HELP, STATUS_ICONS, command_reply, fit
 from bot.github import BotGitHub
+from bot.slash_commands import DECISIONS, GATE_DECISIONS, Command
+from bot.slash_permissions import Authorizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,16 @@ class DecisionRefused(Exception):
     """The backend refused the decision (wrong state, not found): the message is for people."""
 
 
+@dataclass(frozen=True, slots=True)
+class GateOutcome:
+    """What an approval decision did: stored (``recorded``; false for a repeat), where the
+    gate stands (``outcome``: approved, pending, rejected, expired) and the gate's JSON."""
+
+    recorded: bool
+    outcome: str
+    gate: dict[str, Any] | None
+
+
 class CommandBackend(Protocol):
     async def linked(self, repo: str, number: int) -> list[LinkedRequest]: ...
 
@@ -40,6 +57,10 @@ class CommandBackend(Protocol):
     async def decide(
         self, request_id: str, decision: str, *, login: str, reason: str
     ) -> None: ...  # raises DecisionRefused
+
+    async def gate_decide(
+        self, request_id: str, verdict: str, *, login: str, reason: str | None
+    ) -> GateOutcome: ...  # raises DecisionRefused
 
 
 async def run_commands(
@@ -66,6 +87,14 @@ async def run_commands(
             continue
         if command.name == "status":
             message = await _status(backend, links)
+        elif command.name in GATE_DECISIONS:
+            answered, text = await gate_decision(backend, command, links, login)
+            if answered and comment_id is not None and not reacted:
+                await github.react(repo, comment_id, "+1")
+                reacted = True
+            if text is None:  # only repeats: the reaction says it was seen
+                continue
+            message = text
         else:
             refusal = await _refusal(authorizer, links, repo=repo, login=login)
             if refusal is not None:
@@ -142,3 +171,47 @@ async def _decide(
         }[command.name]
         lines.append(f"- `{request_id}`: {outcome}")
     return "\n".join(lines)
+
+
+async def _awaiting(backend: CommandBackend, links: Sequence[LinkedRequest]) -> list[LinkedRequest]:
+    """The linked requests waiting for approval; all of them when none is (the core then says
+    why nothing can be decided)."""
+    waiting = [
+        link
+        for link in links
+        if str((await backend.detail(link.request_id)).get("status")) == AWAITING
+    ]
+    return waiting or list(links)
+
+
+async def gate_decision(
+    backend: CommandBackend, command: Command, links: Sequence[LinkedRequest], login: str
+) -> tuple[bool, str | None]:
+    """``/approve`` or ``/reject`` on the thread's requests: (whether any was accepted, the
+    reply; None when every one was a repeat)."""
+    assert command.name in GATE_DECISIONS
+    if command.name == "reject" and not command.argument:
+        return False, "A rejection needs a reason: comment `/reject <reason>`."
+    lines: list[str] = []
+    accepted = False
+    for link in await _awaiting(backend, links):
+        try:
+            outcome = await backend.gate_decide(
+                link.request_id, command.name, login=login, reason=command.argument or None
+            )
+        except DecisionRefused as exc:
+            lines.append(f"- `{link.request_id}`: not recorded, @{login}: {exc}")
+            continue
+        accepted = True
+        if not outcome.recorded:
+            continue
+        if command.name == "reject":
+            lines.append(
+                f"- `{link.request_id}`: 🚫 rejected by @{login} ({command.argument}); "
+                "nothing will be provisioned."
+            )
+        else:
+            lines.append(
+                f"- `{link.request_id}`: ✅ approved by @{login}. {remaining(outcome.gate)}"
+            )
+    return accepted, ("\n".join(lines) if lines else None)

@@ -1,4 +1,7 @@
-"""What each variable scope offers, as far as it can be known before a request exists."""
+"""What each variable scope offers, as far as it can be known before a request exists.
+
+The outputs of an action are its type's to say (``ActionTypeSpec.output_names``).
+"""
 
 from __future__ import annotations
 
@@ -36,11 +39,3 @@ REQUEST_PATHS = frozenset(
     }
 )
 SYSTEM_PATHS = frozenset({("date",), ("timestamp",), ("uuid",), ("hostname",)})
-
-# Output keys each action type is known to produce; None means "whatever the target returns".
-ACTION_OUTPUTS: dict[str, frozenset[str] | None] = {
-    "jira-ticket": frozenset({"key", "id", "url", "status"}),
-    "github-workflow": frozenset({"run_id", "run_url", "conclusion"}),
-    "rest-api": frozenset({"status_code"}),  # plus the names declared in config.outputs
-    "terraform": None,
-}

@@ -1,4 +1,4 @@
-"""Slash commands: parsing (per line, anchored, outside quotes and code) and who may run them.
+"""Who may decide on a request with a slash command (``/retry``, ``/abort``, ``/escalate``).
 
 Authorisation, in order: the requester; members of the catalog item's owning team; members of
 the configured operator teams; repository admins and maintainers. Team membership and
@@ -8,47 +8,11 @@ spend the rate limit, and a removed member loses access within a minute.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.github import BotGitHub
-from orchestrator.editor_lines import split_lines
-from orchestrator.issue_forms import Fence, fence_step
-
-KNOWN = ("retry", "abort", "escalate", "status", "help")
-DECISIONS = frozenset({"retry", "abort", "escalate"})
-_COMMAND = re.compile(r"^/([A-Za-z][\w-]*)(?:[ \t]+(.*?))?[ \t]*$")
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    name: str  # lower-case; may be unknown (answered with the help text)
-    argument: str
-    line: str
-
-    @property
-    def known(self) -> bool:
-        return self.name in KNOWN
-
-
-def parse_commands(body: str | None) -> list[Command]:
-    """Commands of a comment body: lines starting with ``/word``, outside fenced code blocks,
-    indented code and quoted (``>``) text."""
-    found: list[Command] = []
-    fence: Fence | None = None
-    for raw in split_lines(body or ""):  # line breaks and fences as GitHub renders them
-        inside = fence is not None
-        fence = fence_step(fence, raw)
-        if inside or fence is not None:
-            continue
-        if raw.startswith(("    ", "\t")) or raw.lstrip().startswith(">"):
-            continue
-        match = _COMMAND.match(raw)
-        if match:
-            found.append(Command(match.group(1).lower(), (match.group(2) or "").strip(), raw))
-    return found
 
 
 @dataclass(frozen=True, slots=True)
