@@ -19,7 +19,8 @@ the local admin holds every role, so the headers are honoured there too.
 
 Authorisation is decided by ``orchestrator.access``; here it is mapped to HTTP: 401 without
 valid credentials, 403 when authenticated but not allowed, 404 for a request of another team
-(its existence is not revealed: the answer is the same as for an id that does not exist).
+(its existence is not revealed: the answer is the same as for an id that does not exist);
+the approvers of a request's stages read it too (``orchestrator.approvals.readers``).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ from orchestrator.access import (
     AccessPolicy,
     can_administer,
     can_decide,
-    can_read_request,
     can_use_platform_tools,
 )
+from orchestrator.approvals.readers import readable_request
 from orchestrator.errors import NotFound
 from orchestrator.identity.aws_iam import (
     DatabaseLedger,
@@ -364,17 +365,22 @@ async def catalog_owners(
 async def require_request(
     services: Services, principal: Principal, request_id: uuid.UUID, decision: str | None = None
 ) -> None:
-    """Raise NotFound (also for another team's request) or 403 unless ``principal`` may read
-    the request, or take ``decision`` on it."""
-    row = await services.access_facts.request(request_id)
+    """Raise NotFound (also for a request the caller may not read) or 403 unless ``principal``
+    may read the request, or take ``decision`` on it. Readers are the core's one rule
+    (``approvals.readers.readable_request``): the requester's side, the item's owners, operators,
+    admins, and the approvers of any of its stages (who read what they decide, but may not
+    retry, abort or escalate it unless they are readers too)."""
     policy = policy_of(services)
-    owner = row["owner_team"] if row is not None else None
     # Acting for a user, a bot credential may do what the user may, or what it may itself: a
     # bot token with role operator decides for whoever the bot's GitHub rule allowed (as the
     # App does), one with role bot alone only for the requester.
     acting = [principal] + ([principal.agent] if principal.agent is not None else [])
-    if row is None or not any(can_read_request(policy, p, row, owner) for p in acting):
+    row = await readable_request(
+        services.access_facts, services.approval_gates, policy, acting, request_id
+    )
+    if row is None:
         raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+    owner = row["owner_team"]
     if decision is not None and not any(
         can_decide(policy, p, row, owner, decision) for p in acting
     ):

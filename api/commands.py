@@ -121,7 +121,7 @@ def _serve(
 
 def _serve_worker(env: dict[str, str]) -> Any:
     """`pao serve`'s background: the worker pool, its metrics in the API's registry."""
-    from orchestrator.engine.commands import run_pool
+    from orchestrator.worker_cli import run_pool
 
     async def background(services: Any, metrics: Any, stop: Any) -> None:
         await run_pool(services, metrics.engine, stop, env)

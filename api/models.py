@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from litestar.openapi.spec import OpenAPI, Schema
 
+from orchestrator.engine.states import RequestStatus as StatusName
 from orchestrator.requests.service import RequestDraft
-from orchestrator.requests.states import RequestStatus as StatusName
 
 T = TypeVar("T")
 
@@ -968,6 +968,7 @@ class InboxEntryView(msgspec.Struct):
     revision: Annotated[str, msgspec.Meta(examples=["sha256:1f0c2a9b3d4e5f60"])]
     waiting_since: Timestamp | None
     expires_at: Timestamp | None
+    fields: Fields = msgspec.field(default_factory=dict)  # what is decided (secrets masked)
 
 
 class ApprovalInbox(msgspec.Struct):

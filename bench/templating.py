@@ -29,10 +29,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from orchestrator import forms
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.validator import CatalogValidator
+from orchestrator.template_syntax.translate import translate
 from orchestrator.templating.context import RequestInfo, UserInfo, build_context
 from orchestrator.templating.engine import TemplateEngine
 from orchestrator.templating.limits import Runtime
-from orchestrator.templating.translate import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEM_FILE = ROOT / "examples" / "catalog" / "databases" / "database-postgresql-standard.yaml"

@@ -8,7 +8,8 @@
    fake GitHub (intake, job claim, router, files, contents, validation, plan, check run,
    comment), in process, repeated; median and p90. Goal: median < 1 s. Baseline: one githubkit
    round trip to the same fake; the ratio says how many round trips' worth the flow costs.
-   Needs the fake's repository area (``tests/fakes/github/repos.py``); skipped without it.
+   Built from shipped code only: the simulators of ``rehearsal.sim``, the API app, the bot and
+   a ``WorkerPool`` (bench/ imports nothing from tests/).
 
     python3 -m bench.webhook_intake [--seconds 10] [--connections 50] [--previews 20]
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import time
@@ -28,13 +30,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 from litestar import Litestar
 
+from api.app import create_app
 from bench.api_throughput import free_port, fresh_database, start
 from bench.loadgen import LoadResult, _read_response, build_request, run_load
-from bot.app import make_intake
+from bot.app import bot_from_services, make_intake
 from bot.settings import BotSettings
 from bot.webhook import IntakeResult, WebhookIntake, sign
+from orchestrator.engine.executor import Registry
+from orchestrator.engine.process import WorkerPool
+from orchestrator.github_client import GitHubSettings, github_client
+from orchestrator.services import Services, open_services
+from orchestrator.settings import Settings
+from rehearsal.samples import item_document
+from rehearsal.sim.github import FakeGitHub
+from rehearsal.sim.github_conversations import ConversationArea
+from rehearsal.sim.github_repos import RepoArea
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-webhook-secret"
@@ -57,9 +70,6 @@ class _LazyIntake:
 
 def app_factory() -> Litestar:
     """uvicorn factory: the PAO app with the bot's intake (what the entry point provides)."""
-    from api.app import create_app
-    from orchestrator.settings import Settings
-
     app = create_app(Settings.from_env(os.environ))
     app.state["github_webhook"] = _LazyIntake(app, BotSettings(webhook_secrets=(SECRET,)))
     return app
@@ -143,50 +153,112 @@ def intake_load(seconds: float, connections: int) -> None:
     print(f"    POST /api/v1/github/webhook  : {hook.summary()}")
 
 
+REPO = "acme/requests"  # the repository GitHub's example payloads name
+TOKEN = "ghs_bench_installation_token"
+BOT_LOGIN = "pao-bot[bot]"
+ITEM_ID = "bench-database"
+
+
+def bench_item() -> dict[str, Any]:
+    """The item the request files ask for: two fields and one REST call (never run: the flow
+    ends at the preview)."""
+    return item_document(
+        ITEM_ID,
+        [
+            {
+                "id": "create",
+                "type": "rest-api",
+                "config": {
+                    "method": "POST",
+                    "url": "http://127.0.0.1:9/api/v2/resources",
+                    "body": {"name": "db-{{fields.instanceName}}", "size": "{{fields.size}}"},
+                    "expectedStatus": [200, 201],
+                },
+                "retry": {"maxAttempts": 1},
+            }
+        ],
+        fields=[
+            {"id": "instanceName", "name": "Instance Name", "type": "string", "required": True},
+            {
+                "id": "size",
+                "name": "Size",
+                "type": "select",
+                "enum": ["small", "medium", "large"],
+                "default": "small",
+            },
+        ],
+    )
+
+
+async def store_item(services: Services, document: dict[str, Any]) -> None:
+    """Validate and store ``document`` through the catalog service, as a sync would."""
+    item_id = document["metadata"]["id"]
+    report = services.catalog.validator.validate_texts([(f"{item_id}.yaml", json.dumps(document))])
+    if report.issues:
+        raise SystemExit("the bench item is not valid: " + "; ".join(map(str, report.issues)))
+    await services.catalog.store_report(report, git_sha=None)
+
+
+def pull_request_event(number: int, sha: str) -> dict[str, Any]:
+    """GitHub's example ``pull_request`` ``opened`` payload for pull request ``number``."""
+    event: dict[str, Any] = json.loads(PAYLOAD.read_text(encoding="utf-8"))
+    event["number"] = event["pull_request"]["number"] = number
+    event["pull_request"]["head"]["sha"] = sha
+    return event
+
+
 async def preview_latency(rounds: int) -> None:
-    try:
-        from tests.fakes.github.repos import RepoArea  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print("PR -> preview: skipped (tests/fakes/github/repos.py is not there yet)")
-        return
-
-    from orchestrator.engine.executor import Registry
-    from orchestrator.github_client import GitHubSettings, github_client
-    from orchestrator.services import open_services
-    from orchestrator.settings import Settings
-    from tests.integration import bot_harness as h
-    from tests.integration.engine_harness import make_worker, store_item
-
+    """Deliveries through the API app's webhook route to the bot, whose jobs one worker of a
+    ``WorkerPool`` (as ``pao worker`` builds it) runs until the preview comment is posted on
+    the loopback fake GitHub (``rehearsal.sim``)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per call to the fake
     admin = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     services = await open_services(Settings.from_env({}), database_url=fresh_database(admin))
     try:
-        await store_item(services, h.database_item())
-        with h.fake_github() as world:
-            git = RepoArea(world.gh)
-            git.create_repo(h.REPO, default_branch="main")
-            bot = h.make_bot(services, world)
-            worker = make_worker(services, Registry())
-            bot.register(worker)
-            client = github_client(GitHubSettings(api_url=world.base_url, token=h.TOKEN))
+        await store_item(services, bench_item())
+        gh = FakeGitHub()
+        gh.tokens = {TOKEN}
+        talk = ConversationArea(gh, actor=BOT_LOGIN)
+        git = RepoArea(gh)
+        git.create_repo(REPO, default_branch="main")
+        with gh.serve() as base_url:
+            client = github_client(GitHubSettings(api_url=base_url, token=TOKEN))
+            bot = bot_from_services(
+                services, BotSettings(webhook_secrets=(SECRET,), bot_login=BOT_LOGIN), client
+            )
+            pool = WorkerPool(services, Registry())
+            bot.attach(pool.register, pool.listen)
+            worker = pool.workers[0]
+            app: Any = create_app(services.settings, services=services)
+            app.state["github_webhook"] = bot.intake()
             text = (
-                f"apiVersion: pao/v1\nkind: ServiceRequest\ncatalogItem: {h.ITEM_ID}\n"
+                f"apiVersion: pao/v1\nkind: ServiceRequest\ncatalogItem: {ITEM_ID}\n"
                 "fields:\n  instanceName: orders-db\n  size: medium\n"
             )
             flow: list[float] = []
             trips: list[float] = []
-            async with h.webhook_client(services, bot) as hook:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://pao") as hook:
                 for number in range(1, rounds + 1):
-                    sha = git.commit(h.REPO, f"b{number}", {f"requests/r{number}.yaml": text}, "r")
-                    files = [
-                        {"filename": f"requests/r{number}.yaml", "status": "added", "sha": sha}
-                    ]
-                    world.talk.add_pull(h.REPO, number, head_sha=sha, user="octocat", files=files)
-                    event = h.payload("pull_request.opened")
-                    event["number"] = event["pull_request"]["number"] = number
-                    event["pull_request"]["head"]["sha"] = sha
+                    path = f"requests/r{number}.yaml"
+                    sha = git.commit(REPO, f"b{number}", {path: text}, "r")
+                    files = [{"filename": path, "status": "added", "sha": sha}]
+                    talk.add_pull(REPO, number, head_sha=sha, user="octocat", files=files)
+                    body = json.dumps(pull_request_event(number, sha)).encode()
                     begin = time.perf_counter()
-                    await h.deliver(hook, "pull_request", json.dumps(event).encode())
-                    while not world.talk.bot_comments(h.REPO, number):
+                    answer = await hook.post(
+                        "/api/v1/github/webhook",
+                        content=body,
+                        headers={
+                            "X-GitHub-Event": "pull_request",
+                            "X-GitHub-Delivery": str(uuid.uuid4()),
+                            "X-Hub-Signature-256": sign(SECRET, body),
+                            "Content-Type": "application/json",
+                        },
+                    )
+                    if answer.status_code != 202:
+                        raise SystemExit(f"the delivery was answered {answer.status_code}")
+                    while not talk.bot_comments(REPO, number):
                         if not await worker.run_once():
                             raise SystemExit("the preview was not posted")
                     flow.append(time.perf_counter() - begin)

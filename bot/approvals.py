@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.comments import status_comment
+from bot.comments import fit, status_comment
 from bot.github import BotGitHub
 from bot.plan import preview_request
 from orchestrator.approvals.policy import Approver, GateStatus, RequestFacts, evaluate
@@ -147,6 +147,96 @@ def mentions(
     return list(dict.fromkeys(found))
 
 
+def announce_marker(request_id: str, stage: str, revision: str) -> str:
+    """The hidden marker of the comment that asked a stage's approvers, for one revision of the
+    request (a changed request resets the approvals: its approvers are asked again)."""
+    safe = stage.replace("--", "-").replace(">", "")
+    return f"<!-- pao:approvers request={request_id} stage={safe} revision={revision} -->"
+
+
+def current_announcement(detail: Mapping[str, Any], gate: Mapping[str, Any] | None) -> str | None:
+    """The marker of the stage the request waits for now; None when it waits for nobody."""
+    stage = current_stage(gate) if str(detail.get("status")) == AWAITING else None
+    if stage is None or gate is None:
+        return None
+    return announce_marker(str(detail["id"]), str(stage["name"]), str(gate.get("revision")))
+
+
+def announcement(
+    detail: Mapping[str, Any],
+    gate: Mapping[str, Any] | None,
+    *,
+    org: str,
+    login_of: Callable[[str], str | None] | None = None,
+) -> str | None:
+    """The short comment asking the current stage's approvers for their decision (GitHub
+    notifies the mentions of a new comment, never those of an edit); None when nobody waits
+    to be asked."""
+    marker = current_announcement(detail, gate)
+    stage = current_stage(gate)
+    who = mentions(gate, org=org, login_of=login_of)
+    if marker is None or stage is None or not who:
+        return None
+    return (
+        f"{marker}\n🔔 {', '.join(who)}: PAO request `{detail['id']}` now waits for your "
+        f"decision on stage `{stage['name']}`. {remaining(gate)}\n\n"
+        "Comment `/approve [comment]` or `/reject <reason>` here; the request's status "
+        "comment follows it."
+    )
+
+
+async def announce_stage(
+    github: BotGitHub,
+    repo: str,
+    number: int,
+    detail: Mapping[str, Any],
+    gate: Mapping[str, Any] | None,
+    *,
+    author: str,
+    login_of: Callable[[str], str | None] | None = None,
+) -> bool:
+    """Ask the approvers of the stage the request waits for now in a NEW comment, unless a
+    comment of the bot's (``author``) already asked them for this revision: the status comment
+    posted when the request started waiting carries the marker of the stage it asked, so only
+    a later stage (or the first one again after a reset) is announced here. Call it before the
+    status comment is updated, as that update writes the new stage's marker into it too.
+    Idempotent (a ``notify`` job delivered twice posts once): whether it posted."""
+    body = announcement(detail, gate, org=repo.split("/", 1)[0], login_of=login_of)
+    marker = current_announcement(detail, gate)
+    if body is None or marker is None:
+        return False
+    if await github.find_comment(repo, number, marker, author) is not None:
+        return False
+    await github.create_comment(repo, number, body)
+    return True
+
+
+def team_stage_elsewhere(
+    gate: Mapping[str, Any] | None, *, org: str, request_id: str
+) -> str | None:
+    """Actions mode's answer to an approver the API refused on a stage naming teams; None when
+    the current stage names none (the API's refusal then says it all).
+
+    In Actions mode the bot calls the PAO API for the commenter with a ``bot``-role token, and
+    the API knows that person by e-mail only: the workflow's ``GITHUB_TOKEN`` cannot read org
+    team membership, and the API takes no team membership a bot token asserts (a token that
+    could name anyone's teams could approve any stage: a privilege escalation). So a team's
+    member decides the stage where PAO knows their teams: the CLI, the portal, the API with
+    their own token, or the bot running as a GitHub App (which reads the membership)."""
+    stage = current_stage(gate)
+    teams = stage_teams(stage) if stage is not None else []
+    if stage is None or not teams:
+        return None
+    named = ", ".join("`{}`".format("/".join(filter(None, split_team(t, org)))) for t in teams)
+    return (
+        f"stage `{stage['name']}` is decided by members of {named}, and in GitHub Actions mode "
+        "PAO cannot check team membership (the workflow's token cannot read it). Members "
+        f"approve it with `pao requests approve {request_id}`, in the PAO portal, or with "
+        f"`POST /api/v1/requests/{request_id}/approve` (their own token); or run the bot as a "
+        "GitHub App, which checks the membership."
+    )
+
+
 def preview_gate(
     item: CatalogItem,
     fields: Mapping[str, Any],
@@ -198,11 +288,13 @@ def status_body(
     """The status comment of a request, both modes: the gate listed and, while the request
     waits, its current approvers @-mentioned. GitHub notifies a mention when the comment is
     posted and never for an edit, so they are told once, when the request starts waiting
-    (the comment is posted then), not on each update."""
+    (the comment is posted then), not on each update: a later stage is asked in a new
+    comment (``announce_stage``)."""
     mention: list[str] = []
-    if str(detail.get("status")) == AWAITING:
+    marker = current_announcement(detail, gate)
+    if marker is not None:
         mention = mentions(gate, org=org, login_of=login_of)
-    return status_comment(
+    body = status_comment(
         detail,
         path=path,
         gate=gate,
@@ -210,3 +302,5 @@ def status_body(
         remaining=remaining(gate) if gate is not None else None,
         notes=notes,
     )
+    # The stage asked by this comment (when it is posted; see ``announce_stage``).
+    return fit(f"{marker}\n{body}") if marker is not None and mention else body

@@ -42,11 +42,11 @@ import httpx
 from githubkit import GitHub
 
 from bot import setup as bot_setup
-from bot.approvals import gate_of, status_body
+from bot.approvals import announce_stage, gate_of, status_body, team_stage_elsewhere
 from bot.comments import FORM_MARKER, PreviewEntry, form_comment, status_marker
 from bot.events import IssueCommentEvent, IssuesEvent, PullRequestEvent
 from bot.github import BotGitHub
-from bot.notify import STATE_LABELS, summary_comment
+from bot.notify import STATE_LABELS, rejected_comment, rejected_marker, summary_comment
 from bot.plan import action_plan
 from bot.pull_request import preview_pull_request, request_files
 from bot.request_files import parse_request_file
@@ -311,14 +311,22 @@ async def refresh_thread(
     request_ids: list[str],
     is_issue: bool,
 ) -> None:
-    """What ``bot.notify`` does in App mode, from the API: the status comment of each request,
-    the ``pao:*`` state label, and for a completed issue request the summary and the close."""
+    """What ``bot.notify`` does in App mode, from the API: the status comment of each request
+    (and a new comment asking a later approval stage), the ``pao:*`` state label, for a
+    completed issue request the summary and the close, for a rejected one (or whose approval
+    expired) a comment saying why and, on an issue, the close as ``not_planned``."""
     details = [await api.detail(request_id) for request_id in request_ids]
     for detail in details:
         marker = status_marker(str(detail["id"]))
         found = await github.find_comment(repo, number, marker, settings.bot_login)
+        gate = gate_of(detail)
+        if found is not None:  # a later stage: asked in a new comment (an edit notifies nobody)
+            await announce_stage(
+                github, repo, number, detail, gate,
+                author=settings.bot_login, login_of=settings.login_of,
+            )  # fmt: skip
         body = status_body(
-            detail, gate_of(detail), path=None,
+            detail, gate, path=None,
             org=repo.split("/", 1)[0], login_of=settings.login_of,
         )  # fmt: skip
         await github.upsert_comment(
@@ -331,6 +339,15 @@ async def refresh_thread(
     if label:
         current = await github.labels(repo, number)
         await github.set_state_label(repo, number, label, family="pao:", current=current)
+    for detail in details:  # ended without a yes: said once in a new comment
+        if str(detail["status"]) == "rejected":
+            marker = rejected_marker(str(detail["id"]))
+            if await github.find_comment(repo, number, marker, settings.bot_login) is None:
+                kind = "issue" if is_issue else "pull_request"
+                await github.create_comment(repo, number, rejected_comment(detail, kind=kind))
+    ended = is_issue and statuses and all(s == "rejected" for s in statuses)
+    if ended and await github.issue_state(repo, number) == "open":
+        await github.close_issue(repo, number, reason="not_planned")
     if is_issue and statuses and all(s == "completed" for s in statuses):
         for detail in details:
             marker = status_marker(str(detail["id"])).replace("status", "summary")
@@ -362,8 +379,11 @@ class ApiBackend:
     """Actions mode: the thread's requests from the bot's status comments, decisions through the
     PAO API, stating on whose behalf (``ON_BEHALF_OF``) the workflow's credential acts."""
 
-    def __init__(self, github: BotGitHub, api: PaoApi, settings: BotSettings) -> None:
+    def __init__(
+        self, github: BotGitHub, api: PaoApi, settings: BotSettings, *, org: str = ""
+    ) -> None:
         self.github, self.api, self.settings = github, api, settings
+        self.org = org  # the thread's organisation: teams named without one are its
 
     async def request_ids(self, repo: str, number: int) -> list[str]:
         """The requests of a thread: the ids in the bot's own status comments."""
@@ -400,18 +420,29 @@ class ApiBackend:
                 detail = None
             raise DecisionRefused(str(detail or f"the PAO API answered {answer.status_code}"))
 
+    async def _team_stage(self, request_id: str, email: str) -> str | None:
+        """For a refusal on a stage naming teams, where its members can decide instead
+        (``approvals.team_stage_elsewhere``); None for the requester, whom the API's
+        separation-of-duties refusal answers better."""
+        detail = await self.api.detail(request_id)
+        if str((detail.get("requester") or {}).get("email") or "").lower() == email.lower():
+            return None
+        return team_stage_elsewhere(gate_of(detail), org=self.org, request_id=request_id)
+
     async def gate_decide(
         self, request_id: str, verdict: str, *, login: str, reason: str | None
     ) -> GateOutcome:
-        """The approval decision through the API, on behalf of the commenter."""
-        answer = await self.api.gate_decide(
-            request_id, verdict, reason, on_behalf_of=self.settings.email_of(login)
-        )
+        """The approval decision through the API, on behalf of the commenter (by e-mail, no
+        teams: a refusal on a team's stage says where its members decide instead)."""
+        email = self.settings.email_of(login)
+        answer = await self.api.gate_decide(request_id, verdict, reason, on_behalf_of=email)
         if not answer.is_success:
             try:
                 problem = answer.json().get("detail")
             except ValueError:
                 problem = None
+            if answer.status_code == 403:
+                problem = await self._team_stage(request_id, email) or problem
             raise DecisionRefused(str(problem or f"the PAO API answered {answer.status_code}"))
         data = answer.json() if answer.content else {}
         after = data.get("gate") or data.get("approval")
@@ -437,7 +468,7 @@ async def _comment(
     answered = await run_commands(
         github,
         Authorizer(github, settings.operator_teams),
-        ApiBackend(github, api, settings),
+        ApiBackend(github, api, settings, org=repo.split("/", 1)[0]),
         commands,
         repo=repo,
         number=number,

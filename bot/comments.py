@@ -9,6 +9,7 @@ boundary with a note saying where the full view is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,22 @@ HELP = (
     "catalog item and the platform operators; `/approve` and `/reject` by the approvers the "
     "catalog item names (an approving pull request review counts as `/approve`)."
 )
+
+
+def quiet(login: str) -> str:
+    """A GitHub login as text that does not notify them (a mention in code is not a mention):
+    for comments that name people without asking anything of them."""
+    return f"`@{login.lstrip('@').replace('`', '')}`"
+
+
+_MENTION = re.compile(r"(?<![\w`/])@([A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w-]*)?)")
+
+
+def unmention(text: str) -> str:
+    """``text`` with every @-mention (``@login``, ``@org/team``) made inert (``quiet``), so a
+    comment names people and teams without paging them: only the one line that asks approvers
+    for their decision mentions anybody."""
+    return _MENTION.sub(lambda m: quiet(m.group(1)), text)
 
 
 def status_marker(request_id: str) -> str:
@@ -276,8 +293,8 @@ def gate_section(gate: Mapping[str, Any] | None) -> list[str]:
             condition = str(stage["condition"]).replace("`", "'")
             name += f" when `{condition}`"
         lines.append(
-            f"| {_cell(name)} | {_cell(_gate_who(stage))} | {stage.get('count', 1)} "
-            f"| {_cell(_gate_progress(stage))} |"
+            f"| {_cell(name)} | {unmention(_cell(_gate_who(stage)))} | {stage.get('count', 1)} "
+            f"| {unmention(_cell(_gate_progress(stage)))} |"
         )
     return [*lines, ""]
 
@@ -303,7 +320,9 @@ def status_comment(
 ) -> str:
     """The request's status comment. ``gate``: its approval gate (JSON); ``mention``: the
     approvers to @-mention while it waits; ``remaining``: what the gate still needs, in
-    words; ``notes``: lines kept across updates (approving reviews that did not count)."""
+    words; ``notes``: lines kept across updates (approving reviews that did not count).
+    Only the ``mention`` line notifies anyone: people and teams named in the gate's table and
+    in the notes are written so GitHub does not page them (``unmention``)."""
     status = str(detail["status"])
     icon = STATUS_ICONS.get(status, "•")
     where = f" from `{path}`" if path else ""
@@ -348,9 +367,9 @@ def status_comment(
             "request review counts as `/approve`)."
         )
     if status == "rejected":
-        lines.append(remaining or "Rejected: nothing will be provisioned.")
+        lines.append(unmention(remaining or "Rejected: nothing will be provisioned."))
     if notes:
-        lines += ["", NOTES_START, *[f"- {n}" for n in notes], NOTES_END]
+        lines += ["", NOTES_START, *[f"- {unmention(n)}" for n in notes], NOTES_END]
     if status == "aborted" and detail.get("abort_reason"):
         lines.append(f"Aborted: {detail['abort_reason']}")
     if status == "escalated":

@@ -248,11 +248,13 @@ class BotGitHub:
             raise
         return str((data or {}).get("state") or "open")
 
-    async def close_issue(self, repo: str, number: int) -> None:
+    async def close_issue(self, repo: str, number: int, *, reason: str = "completed") -> None:
+        """Close the issue with GitHub's ``state_reason``: ``completed`` (done) or
+        ``not_planned`` (a request rejected, or whose approval expired: nothing was done)."""
         await self._json(
             "PATCH",
             f"/repos/{repo}/issues/{number}",
-            json={"state": "closed", "state_reason": "completed"},
+            json={"state": "closed", "state_reason": reason},
         )
 
     # -- who may do what -----------------------------------------------------------------------

@@ -23,13 +23,21 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from bot.approvals import AWAITING, TeamLookup, gate_of, preview_gate, status_body
+from bot.approvals import (
+    AWAITING,
+    TeamLookup,
+    announce_stage,
+    gate_of,
+    preview_gate,
+    status_body,
+)
 from bot.comments import (
     PREVIEW_MARKER,
     PreviewEntry,
     fit,
     notes_of,
     preview_comment,
+    quiet,
 )
 from bot.context import BotContext
 from bot.events import PullRequestEvent
@@ -323,7 +331,9 @@ async def count_reviews(
     correlation_id: str,
 ) -> list[str]:
     """Approving reviews given before the merge, recorded on the request just submitted;
-    the notes for the status comment (stale or unqualified reviews, and why)."""
+    the notes for the status comment (stale or unqualified reviews, and why). The notes name
+    reviewers without notifying them (``quiet``): the comment is about the request, and a
+    mention in it would page them on every request they once reviewed."""
     if bot.approvals is None:
         return []
     detail = await bot.requests.detail(link.request_id)
@@ -338,7 +348,7 @@ async def count_reviews(
         commit = str(review.get("commit_id") or "")
         if commit != head_sha:
             notes.append(
-                f"The approving review by @{login} was given on an earlier push "
+                f"The approving review by {quiet(login)} was given on an earlier push "
                 f"(`{commit[:12] or 'unknown'}`), not on the merged head: not counted."
             )
             continue
@@ -347,7 +357,7 @@ async def count_reviews(
             reason=f"approving review {review.get('id')}",
         )  # fmt: skip
         if refused is not None:
-            notes.append(f"The approving review by @{login} did not count: {refused}")
+            notes.append(f"The approving review by {quiet(login)} did not count: {refused}")
     return notes
 
 
@@ -365,7 +375,8 @@ async def post_status(
     One writer per link at a time (merge handler and ``notify`` jobs may race on different
     workers), reading the link again under the lock, so the comment is never posted twice.
     The approval gate is listed and its approvers are @-mentioned while the request waits
-    (``approvals.status_body``). ``notes`` replace the earlier comment's notes; None keeps
+    (``approvals.status_body``); when a later stage starts, its approvers are asked in a new
+    comment (``approvals.announce_stage``), as the edit of this one notifies nobody. ``notes`` replace the earlier comment's notes; None keeps
     them.
     """
     async with bot.links.locked(f"status:{link.id}"):
@@ -375,6 +386,11 @@ async def post_status(
         if notes is None and gate is not None and fresh.status_comment_id is not None:
             earlier = await bot.github.comment(repo, fresh.status_comment_id)
             notes = notes_of(earlier.get("body") if earlier else None)
+        if fresh.status_comment_id is not None:  # an update notifies nobody: ask in a new one
+            await announce_stage(
+                bot.github, repo, number, detail, gate,
+                author=bot.settings.bot_login, login_of=bot.settings.login_of,
+            )  # fmt: skip
         body = status_body(
             detail,
             gate,

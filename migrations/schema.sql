@@ -271,7 +271,7 @@ CREATE TABLE requests (
     CONSTRAINT requests_catalog_version_id_fkey FOREIGN KEY (catalog_version_id) REFERENCES catalog_item_versions(id),
     CONSTRAINT requests_escalation_state_check CHECK ((escalation_state = ANY (ARRAY['pending'::text, 'created'::text, 'failed'::text, 'not_configured'::text, 'cancelled'::text]))),
     CONSTRAINT requests_pkey PRIMARY KEY (id),
-    CONSTRAINT requests_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bot'::text, 'cli'::text, 'issue'::text, 'github-pr'::text, 'github-issue'::text]))),
+    CONSTRAINT requests_source_check CHECK ((source = ANY (ARRAY['api'::text, 'bot'::text, 'cli'::text, 'issue'::text, 'github-pr'::text, 'github-issue'::text, 'portal'::text]))),
     CONSTRAINT requests_status_check CHECK ((status = ANY (ARRAY['submitted'::text, 'validating'::text, 'awaiting_secret'::text, 'awaiting_approval'::text, 'queued'::text, 'in_progress'::text, 'completed'::text, 'failed'::text, 'aborted'::text, 'escalated'::text, 'rejected'::text])))
 );
 

@@ -163,14 +163,14 @@ def build_parser(*, service_commands: bool = True) -> argparse.ArgumentParser:
         from orchestrator.store.commands import add_db_parser
 
         add_db_parser(commands).set_defaults(handler=_db)
-        from orchestrator.engine.commands import add_queues_parser, add_worker_parser
+        from orchestrator.worker_cli import add_queues_parser, add_worker_parser
 
         add_worker_parser(commands)
         add_queues_parser(commands)
-        from orchestrator.identity.commands import add_tokens_parser
+        from orchestrator.tokens_cli import add_tokens_parser
 
         add_tokens_parser(commands)
-        from orchestrator.identity.maintenance import add_maintenance_parser
+        from orchestrator.maintenance_cli import add_maintenance_parser
 
         add_maintenance_parser(commands)
         _register_face_commands(commands)

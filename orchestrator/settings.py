@@ -405,6 +405,11 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
         "longest string, object key or parameter value accepted (longer: 422 or 400)",
     ),
     ("PAO_AUTH_MODE", "none", "none (loopback only) | token | aws-iam"),
+    (
+        "PAO_PORTAL_SECRET",
+        "(random per process)",
+        "key of the portal's CSRF tokens; set the same value on every instance",
+    ),
     ("PAO_ADMIN_TEAMS", "platform", "comma-separated teams whose members are PAO admins"),
     ("PAO_OPERATOR_TEAMS", "", "comma-separated teams whose members operate every request"),
     (

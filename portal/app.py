@@ -25,9 +25,10 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.auth import EXCLUDE_OPT_KEY
-from orchestrator.errors import InvalidState, NotFound, PaoError
+from orchestrator.errors import Forbidden, InvalidState, NotFound, PaoError
 from orchestrator.services import Services
 from orchestrator.settings import Settings
+from portal.approvals import ApprovalPages
 from portal.identity import (
     COOKIE_PATH,
     LoginRequired,
@@ -71,6 +72,7 @@ def portal_router(settings: Settings) -> Router:
     return Router(
         path="/portal",
         route_handlers=[
+            ApprovalPages,
             PortalPages,
             create_static_files_router(
                 path="/static", directories=[STATIC], opt={EXCLUDE_OPT_KEY: True}
@@ -134,6 +136,8 @@ def _no_identity(request: Request[Any, Any, Any], exc: NoBrowserIdentity) -> Res
 def _pao_error(request: Request[Any, Any, Any], exc: PaoError) -> Response[str]:
     if isinstance(exc, NotFound):
         return _error_page(request, 404, "Not found", exc.message)
+    if isinstance(exc, Forbidden):
+        return _error_page(request, 403, "Not allowed", exc.message)
     status = 409 if isinstance(exc, InvalidState) else 422
     return _error_page(request, status, "Not possible", exc.message)
 

@@ -8,7 +8,7 @@ auth mode onto what a browser can carry:
   and opens a server-side session; the browser holds only a random session id in a
   ``Secure; HttpOnly; SameSite=Strict`` cookie, the server only the token's SHA-256 hash, so
   every page re-checks the token (a revoked or expired token ends the session);
-- ``aws-iam`` with ``PAO_AUTH_IAM_SOURCE=gateway``: API Gateway's verified IAM identity of each
+- ``aws-iam`` with ``PAO_IAM_SOURCE=gateway``: API Gateway's verified IAM identity of each
   call, mapped as the API maps it. With ``sts`` (a signed token per call) a browser has no
   way in: the pages say so.
 """
@@ -97,7 +97,7 @@ async def viewer_of(
         if auth.iam_source != "gateway":
             raise NoBrowserIdentity(
                 "this PAO authenticates AWS callers with signed STS tokens, which a browser "
-                "cannot send: deploy behind API Gateway (PAO_AUTH_IAM_SOURCE=gateway) or use "
+                "cannot send: deploy behind API Gateway (PAO_IAM_SOURCE=gateway) or use "
                 "token mode for the portal"
             )
         arn = gateway_arn(connection.scope)

@@ -27,17 +27,26 @@ from orchestrator.access import request_scope
 from orchestrator.catalog_history import item_versions
 from orchestrator.engine.dry_run import describe_plan, plan_refusals
 from orchestrator.engine.executor import Registry
+from orchestrator.engine.states import ALLOWED_FROM, TERMINAL, refusal
 from orchestrator.errors import NotFound, PaoError
 from orchestrator.form_document import form_document
 from orchestrator.forms import visibility
+from orchestrator.identity.principal import Principal
 from orchestrator.pagination import MAX_LIMIT
 from orchestrator.requests import submission
 from orchestrator.requests.events import RequestEvent, StreamTiming, follow
 from orchestrator.requests.service import RequestDraft
-from orchestrator.requests.states import ALLOWED_FROM, TERMINAL, refusal
 from orchestrator.services import Services
 from orchestrator.templating.playground import preview_variables
 from portal.fields import input_name, read_fields, redisplayed
+from portal.gates import (
+    DONE,
+    REJECT_REASON_MESSAGE,
+    gate_context,
+    remaining,
+    require_visible,
+    stages_of,
+)
 from portal.identity import COOKIE_PATH, SESSION_COOKIE, SESSION_SECONDS, Sessions, Viewer, login
 from portal.render import html
 
@@ -46,9 +55,12 @@ Search = Annotated[str | None, Parameter(max_length=100)]
 DECISIONS = ("retry", "abort", "escalate")
 STREAM_TIMING = StreamTiming()
 LIST_LIMIT = 50
+PORTAL_SOURCE = "portal"  # the request's and the audit trail's face (migration 0018)
 
 
-def _base(viewer: Viewer | None, request: Request[Any, Any, Any], **context: Any) -> dict[str, Any]:
+def base_context(
+    viewer: Viewer | None, request: Request[Any, Any, Any], **context: Any
+) -> dict[str, Any]:
     """What every page's layout needs: who is there, the CSRF token, the current section."""
     return {
         "viewer": viewer.principal if viewer else None,
@@ -76,7 +88,7 @@ class PortalPages(Controller):
     async def login_page(
         self, request: Request[Any, Any, Any], next: str | None = None
     ) -> Response[str]:
-        return html("login.html", _base(None, request, next=_safe_next(next), error=None))
+        return html("login.html", base_context(None, request, next=_safe_next(next), error=None))
 
     @post("/login", status_code=303)
     async def login(
@@ -92,7 +104,7 @@ class PortalPages(Controller):
         if session_id is None:
             return html(
                 "login.html",
-                _base(
+                base_context(
                     None, request, next=target, error="That token is unknown, expired or revoked."
                 ),
                 status_code=401,
@@ -145,7 +157,7 @@ class PortalPages(Controller):
             with_total=False,
         )
         categories = sorted({entry["category"] for entry in everything if entry["category"]})
-        context = _base(
+        context = base_context(
             viewer, request, items=items, categories=categories, q=search or "", category=chosen
         )
         if request.headers.get("hx-request") and request.headers.get("hx-target") == "results":
@@ -158,7 +170,7 @@ class PortalPages(Controller):
     ) -> Response[str]:
         item, _ = await services.catalog.current(item_id)
         versions = await item_versions(services.db, item_id)
-        return html("item.html", _base(viewer, request, item=item, versions=versions))
+        return html("item.html", base_context(viewer, request, item=item, versions=versions))
 
     # -- the request form -------------------------------------------------------------------
 
@@ -186,7 +198,9 @@ class PortalPages(Controller):
         plan: dict[str, Any] = {}
         refusals: list[dict[str, str]] = []
         rendered: dict[str, Any] = {}
+        approval: dict[str, Any] | None = None  # who must approve, as POST /validate/request says
         if outcome.valid:
+            approval = await services.approval_gates.preview(item, outcome.fields, viewer.principal)
             preview = preview_variables(
                 item,
                 outcome.fields,
@@ -203,7 +217,7 @@ class PortalPages(Controller):
             if executors is not None:
                 plan = describe_plan(executors, item, rendered)
                 refusals = plan_refusals(plan)
-        context = _base(
+        context = base_context(
             viewer,
             request,
             item=item,
@@ -212,6 +226,7 @@ class PortalPages(Controller):
             plan=plan,
             refusals=refusals,
             rendered=rendered,
+            approval=approval,
         )
         if request.headers.get("hx-request"):  # a fragment, placed under the form
             return html("_preview.html", context)
@@ -271,7 +286,7 @@ class PortalPages(Controller):
             with_total=False,
             visible_to=request_scope(policy_of(services), principal).params(),
         )
-        return html("requests.html", _base(viewer, request, items=items, scope=which))
+        return html("requests.html", base_context(viewer, request, items=items, scope=which))
 
     @get("/requests/{request_id:uuid}")
     async def request_page(
@@ -280,10 +295,14 @@ class PortalPages(Controller):
         services: Services,
         viewer: Viewer,
         request_id: uuid.UUID,
+        done: Annotated[str | None, Parameter(max_length=20)] = None,
     ) -> Response[str]:
-        context = await _request_context(services, viewer, request_id)
+        context = await request_context(services, viewer, request_id)
         logs, _ = await services.requests.logs(request_id, after_id=0, limit=200)
-        return html("request.html", _base(viewer, request, logs=logs, **context))
+        notice = DONE.get(done or "")
+        return html(
+            "request.html", base_context(viewer, request, logs=logs, notice=notice, **context)
+        )
 
     @get("/requests/{request_id:uuid}/panel")
     async def request_panel(
@@ -295,8 +314,8 @@ class PortalPages(Controller):
     ) -> Response[str]:
         """The status, actions and decisions part of the request page, refreshed in place when
         the event stream says the request moved."""
-        context = await _request_context(services, viewer, request_id)
-        return html("_request_panel.html", _base(viewer, request, **context))
+        context = await request_context(services, viewer, request_id)
+        return html("_request_panel.html", base_context(viewer, request, **context))
 
     @get("/requests/{request_id:uuid}/events")
     async def request_events(
@@ -308,7 +327,7 @@ class PortalPages(Controller):
     ) -> ServerSentEvent:
         """The API's live events of the request (``orchestrator.requests.events``), for the
         page's EventSource, authenticated by the portal session."""
-        await require_request(services, viewer.principal, request_id)
+        await require_visible(services, viewer.principal, request_id)
         stream = follow(services.db, request_id, after_id=last_event_id or 0, timing=STREAM_TIMING)
         return ServerSentEvent(_sse(stream), retry_duration=2000)
 
@@ -342,23 +361,23 @@ class PortalPages(Controller):
                 raise
             notice = f"Not done: {exc.message}"
         if request.headers.get("hx-request"):
-            context = await _request_context(services, viewer, request_id)
-            return html("_request_panel.html", _base(viewer, request, notice=notice, **context))
+            context = await request_context(services, viewer, request_id)
+            return html(
+                "_request_panel.html", base_context(viewer, request, notice=notice, **context)
+            )
         query = urlencode({"notice": notice})
         return Redirect(f"/portal/requests/{request_id}?{query}", status_code=303)
-
-    # -- approvals (the approval gates land separately) -------------------------------------
-
-    @get("/approvals")
-    async def approvals(self, request: Request[Any, Any, Any], viewer: Viewer) -> Response[str]:
-        return html("approvals.html", _base(viewer, request))
 
 
 def _draft(item_id: str, fields: dict[str, Any], form: Any) -> RequestDraft:
     title = str(form.get("title") or "").strip()[:200] or None
     justification = str(form.get("justification") or "").strip()[:4000] or None
     return RequestDraft(
-        catalog_item=item_id, fields=fields, title=title, justification=justification, source="api"
+        catalog_item=item_id,
+        fields=fields,
+        title=title,
+        justification=justification,
+        source=PORTAL_SOURCE,
     )
 
 
@@ -390,7 +409,7 @@ def _form_page(
             by_field.setdefault(field_id, []).append(str(error["message"]))
         else:
             general.append(str(error["message"]))
-    context = _base(
+    context = base_context(
         viewer,
         request,
         item=item,
@@ -401,6 +420,7 @@ def _form_page(
         general_errors=general,
         error_count=len(errors),
         input_name=input_name,
+        approval_stages=stages_of(item),
         submission_key=str(uuid.uuid4()),
         title=str(form.get("title") or "") if form is not None else "",
         justification=str(form.get("justification") or "") if form is not None else "",
@@ -408,18 +428,41 @@ def _form_page(
     return html("form.html", context, status_code=status)
 
 
-async def _request_context(
+async def request_context(
     services: Services, viewer: Viewer, request_id: uuid.UUID
 ) -> dict[str, Any]:
-    await require_request(services, viewer.principal, request_id)
+    """What the request page and its panel show: the request, its gate, and the decisions the
+    viewer may take (an approver of another team sees the gate's decisions only)."""
+    principal = viewer.principal
+    readable = await _may_read(services, principal, request_id)
+    if not readable:
+        await require_visible(services, principal, request_id)  # its approvers, or NotFound
     view = await services.requests.detail(request_id)
     row = await services.requests.get_row(request_id)
-    decisions = [
-        {"name": name, "refusal": refusal(name, row)}
-        for name in DECISIONS
-        if row["status"] in ALLOWED_FROM[name]
-    ]
-    return {"req": view, "decisions": decisions, "terminal": row["status"] in TERMINAL}
+    decisions = []
+    if readable:
+        decisions = [
+            {"name": name, "refusal": refusal(name, row)}
+            for name in DECISIONS
+            if row["status"] in ALLOWED_FROM[name]
+        ]
+    gate = await gate_context(services, principal, request_id, row)
+    return {
+        "req": view,
+        "decisions": decisions,
+        "terminal": row["status"] in TERMINAL,
+        "reject_reason_message": REJECT_REASON_MESSAGE,
+        "remaining": remaining,
+        **gate,
+    }
+
+
+async def _may_read(services: Services, principal: Principal, request_id: uuid.UUID) -> bool:
+    try:
+        await require_request(services, principal, request_id)
+    except NotFound:
+        return False
+    return True
 
 
 async def _sse(events: AsyncIterator[RequestEvent]) -> AsyncIterator[ServerSentEventMessage]:

@@ -4,7 +4,8 @@ caller's inbox of requests awaiting their decision.
 Who may decide is the core's rule (``orchestrator.approvals.policy``), applied with the teams of
 the caller's token or IAM mapping: 403 names the stage and who may approve (or that the
 requester may not approve their own request). A request the caller may neither read nor decide
-is 404, as elsewhere (its existence is not revealed).
+is 404, as elsewhere (its existence is not revealed): ``require_request`` applies the core's one
+rule, in which the approvers of any stage are readers.
 """
 
 from __future__ import annotations
@@ -24,21 +25,12 @@ from api.models import (
     to_model,
 )
 from api.problems import OptionalBodyOperation, problem_responses
-from orchestrator.errors import NotFound
+from orchestrator.approvals.readers import inbox_entries
 from orchestrator.identity.principal import Principal
 from orchestrator.pagination import MAX_LIMIT
 from orchestrator.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
-
-
-async def _may_see(services: Services, principal: Principal, request_id: uuid.UUID) -> None:
-    """Readers of the request, and its approvers (who may be of another team), go on."""
-    try:
-        await require_request(services, principal, request_id)
-    except NotFound:
-        if not await services.approval_gates.may_decide(request_id, principal):
-            raise
 
 
 @post(
@@ -63,7 +55,7 @@ async def approve(
     request_id: uuid.UUID,
     data: Approve | None = None,
 ) -> GateDecisionView:
-    await _may_see(services, principal, request_id)
+    await require_request(services, principal, request_id)
     decided = await services.approval_gates.decide(
         request_id,
         principal,
@@ -102,7 +94,7 @@ async def reject(
     request_id: uuid.UUID,
     data: Reject | None = None,
 ) -> GateDecisionView:
-    await _may_see(services, principal, request_id)
+    await require_request(services, principal, request_id)
     decided = await services.approval_gates.decide(
         request_id,
         principal,
@@ -128,11 +120,11 @@ async def reject(
     description=(
         "Requests in `awaiting_approval` whose current stage you may decide (by your teams or "
         "e-mail), that you did not request (unless the stage allows it) and have not decided "
-        "yet; oldest waiting first."
+        "yet; oldest waiting first. Each entry carries the request's fields (secrets masked)."
     ),
     tags=["approvals"],
     responses=problem_responses(422),
 )
 async def inbox(services: Services, principal: Principal, limit: Limit = 50) -> ApprovalInbox:
-    entries = await services.approval_gates.inbox(principal, limit=limit)
+    entries = await inbox_entries(services.approval_gates, principal, limit=limit)
     return to_model({"items": entries}, ApprovalInbox)

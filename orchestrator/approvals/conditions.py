@@ -3,7 +3,9 @@
 Authors write the expression bare (``fields.environment == 'prod'``) or as one template block
 (``{{fields.environment == 'prod'}}``); both mean the same. The grammar, the sandbox and the
 variable scopes are the templates' own (``orchestrator.templating``): one language in the
-catalog, and the validator's static checks apply unchanged.
+catalog, and the validator's static checks apply unchanged. The static half (``as_template``,
+``condition_problem``) is the catalog's (``orchestrator.catalog.approval_checks``): the catalog
+validates its own contract; evaluating is the runtime's, here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.templating.errors import TemplateSyntaxRenderError
-from orchestrator.templating.translate import translate
+from orchestrator.catalog.approval_checks import as_template, condition_problem
 
 if TYPE_CHECKING:
     from orchestrator.templating.context import TemplateContext
@@ -20,26 +21,6 @@ if TYPE_CHECKING:
 
 class ConditionError(ValueError):
     """A ``when`` that is not one template expression; the message says why."""
-
-
-def as_template(when: str) -> str:
-    """The condition as a template of exactly one expression block."""
-    text = when.strip()
-    if text.startswith("{{") and text.endswith("}}"):
-        return text
-    return "{{" + text + "}}"
-
-
-def condition_problem(when: str) -> str | None:
-    """Why ``when`` is not one well-formed expression, or None (static: nothing is evaluated)."""
-    template = as_template(when)
-    try:
-        translation = translate(template)
-    except TemplateSyntaxRenderError as exc:
-        return exc.message
-    if translation.raw_expression is None:
-        return "a condition must be one expression, e.g. fields.environment == 'prod'"
-    return None
 
 
 def condition_holds(when: str, variables: TemplateContext | Mapping[str, Any]) -> bool:

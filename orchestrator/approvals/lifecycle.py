@@ -29,7 +29,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
 
@@ -47,6 +47,7 @@ from orchestrator.approvals.service import ApprovalService, DecisionResult
 from orchestrator.catalog.codeowners import CodeOwners
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.service import CatalogService
+from orchestrator.engine import transitions
 from orchestrator.engine.jobs import (
     DEFAULT_MAX_RECEIVES,
     NOTIFY,
@@ -54,14 +55,14 @@ from orchestrator.engine.jobs import (
     enqueue_job,
     notify_payload,
 )
-from orchestrator.engine.observer import after_commit, team_of
+from orchestrator.engine.observer import ApprovalObserver, after_commit, team_of
 from orchestrator.engine.records import ENGINE_ACTOR, ENGINE_SOURCE, log_event
+from orchestrator.engine.states import refusal
 from orchestrator.errors import Forbidden, InvalidState, NotFound, ValidationFailed
 from orchestrator.forms import apply_defaults, validate_request_fields
 from orchestrator.identity.principal import Principal
 from orchestrator.requests import secrets as secrets_policy
 from orchestrator.requests.service import mask_fields, request_view
-from orchestrator.requests.states import refusal
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 from orchestrator.templating.context import build_context
@@ -82,16 +83,6 @@ class GateDecision:
     gate: dict[str, Any]  # preview.describe(status)
     recorded: bool  # False for a repeat of the same person's decision
     outcome: str  # approved | pending | rejected | expired
-
-
-class ApprovalObserver(Protocol):
-    """What the gates report for metrics (``EngineMetrics`` implements it)."""
-
-    def approval_ended(self, catalog_item: str, outcome: str, wait_seconds: float) -> None:
-        """A gate ended (approved, rejected, expired) ``wait_seconds`` after it began."""
-
-    def request_status(self, catalog_item: str, status: str, user_team: str) -> None:
-        """A request reached ``status`` (here: ``rejected``)."""
 
 
 class NullApprovalObserver:
@@ -213,7 +204,7 @@ class ApprovalGates:
                 correlation_id=correlation_id,
             )
             return None
-        moved = await self._move(conn, request_id, "awaiting_approval", "submitted")
+        moved = self._moved(await transitions.hold_for_approval(conn, request_id), request_id)
         await self._waiting(conn, moved, status, "awaiting_approval", correlation_id)
         return moved, gate
 
@@ -405,7 +396,10 @@ class ApprovalGates:
             details={"approvers": approvers, "revision": status.revision},
         )
         if pending:
-            moved = await self._move(conn, request_id, "awaiting_secret", "awaiting_approval")
+            moved = self._moved(
+                await transitions.approve_request(conn, request_id, awaiting_secret=True),
+                request_id,
+            )
             await log_event(
                 conn,
                 request_id,
@@ -430,7 +424,10 @@ class ApprovalGates:
                 dedupe_key=f"run:{request_id}",
                 max_receives=DEFAULT_MAX_RECEIVES,
             )
-            moved = await self._move(conn, request_id, "queued", "awaiting_approval")
+            moved = self._moved(
+                await transitions.approve_request(conn, request_id, awaiting_secret=False),
+                request_id,
+            )
             await self._notify(conn, request_id, "approved", "queued")
         self._ended(row, status, "approved", now)
         return moved
@@ -449,11 +446,7 @@ class ApprovalGates:
         assert outcome in ("rejected", "expired")
         await self.service.store.save_status(conn, str(row["id"]), status)
         reason = status.reason or outcome
-        cur = await conn.execute(
-            QUERIES.approvals_end_request,
-            {"id": row["id"], "context": Jsonb({"error": reason, "approval": outcome})},
-        )
-        ended = await cur.fetchone()
+        ended = await transitions.reject_request(conn, row["id"], outcome, reason)
         if ended is None:
             raise InvalidState(
                 f"request {row['id']} is no longer awaiting approval", status=row["status"]
@@ -465,7 +458,7 @@ class ApprovalGates:
         await self._notify(conn, row["id"], event, "rejected", reason=reason)
         self._ended(row, status, outcome, now)
         del item
-        return dict(ended)
+        return ended
 
     def _ended(
         self, row: Mapping[str, Any], status: GateStatus, outcome: str, now: dt.datetime
@@ -706,17 +699,12 @@ class ApprovalGates:
         return dict(row)
 
     @staticmethod
-    async def _move(
-        conn: Connection, request_id: Any, status: str, from_status: str
-    ) -> dict[str, Any]:
-        cur = await conn.execute(
-            QUERIES.set_request_status,
-            {"id": request_id, "status": status, "from_statuses": [from_status]},
-        )
-        row = await cur.fetchone()
+    def _moved(row: dict[str, Any] | None, request_id: Any) -> dict[str, Any]:
+        """The row a transition returned; None (the request left the state the caller holds
+        its lock in) is refused rather than assumed impossible."""
         if row is None:
-            raise InvalidState(f"request {request_id} cannot move to '{status}'")
-        return dict(row)
+            raise InvalidState(f"request {request_id} is no longer in the state it was read in")
+        return row
 
     @staticmethod
     async def _notify(

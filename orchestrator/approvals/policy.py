@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.approvals.conditions import ConditionError, condition_holds
-from orchestrator.approvals.stages import ApprovalStage
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.catalog.codeowners import is_owner, team_slug
 from orchestrator.templating.errors import TemplateRenderError
 

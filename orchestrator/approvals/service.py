@@ -21,8 +21,8 @@ from orchestrator.approvals.policy import (
     check_decision,
     evaluate,
 )
-from orchestrator.approvals.stages import ApprovalStage
 from orchestrator.approvals.store import ApprovalStore, InboxEntry, Round
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.store.database import Connection, Database
 
 

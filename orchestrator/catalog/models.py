@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.action_types import installed_action_types
-from orchestrator.approvals.stages import ApprovalStage
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.durations import duration_seconds
 
 FieldType = Literal[

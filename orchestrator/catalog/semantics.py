@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from orchestrator.action_types import installed_action_types
-from orchestrator.approvals.catalog_checks import check_approvals
+from orchestrator.catalog.approval_checks import check_approvals
 from orchestrator.catalog.issues import Issue
 from orchestrator.catalog.yaml_loader import LoadedDocument, join_pointer
 from orchestrator.template_syntax.references import (

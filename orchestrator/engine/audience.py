@@ -1,8 +1,9 @@
 """Who hears of a request's progress, and the metrics of its end.
 
 A face's thread (a request from the bot) hears every step through ``notify`` jobs; an executor
-whose object follows the request (a JIRA ticket: ``NotifiableExecutor``) hears its end. An API
-request of REST calls has no one: its steps and its completion cost no job.
+whose object follows the request (a JIRA ticket: ``NotifiableExecutor``) hears its end. A
+request from the API, the CLI or the portal, of REST calls only, has no one: its steps and
+its completion cost no job.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from orchestrator.engine.observer import EngineObserver, team_of
 from orchestrator.engine.queue import Queue
 from orchestrator.store.database import Connection
 
+# Faces whose callers read or poll the request themselves; every other source (the bot's
+# issues and pull requests) has a thread whose status comment hears each step.
+THREADLESS_SOURCES = frozenset({"api", "cli", "portal"})
+
+
+def has_thread(request: Mapping[str, Any]) -> bool:
+    """Whether the request came from a face with a conversation thread to keep current."""
+    return request.get("source", "api") not in THREADLESS_SOURCES
+
 
 class Audience:
     """Tells whoever follows a request (see the module docstring)."""
@@ -32,7 +42,7 @@ class Audience:
         """Whether anyone hears a request-level ``notify``: a face's thread (requests from the
         bot) or an executor whose object follows the request (a JIRA ticket). An API request
         of REST calls has no one, and its completion costs no job."""
-        if request.get("source", "api") not in ("api", "cli"):
+        if has_thread(request):
             return True
         return any(self._notifiable(str(r["action_type"])) for r in rows)
 
@@ -52,7 +62,7 @@ class Audience:
     ) -> None:
         """Action-level progress matters to a GitHub thread (the status comment), not to API
         callers, who poll: only requests from the bot get a ``notify`` job per step."""
-        if request.get("source", "api") in ("api", "cli"):
+        if not has_thread(request):
             return
         await self.queue.enqueue(
             conn,

@@ -18,7 +18,7 @@ the worker (whose dead-lettering would leave ``escalated`` with no ticket and no
 Each job carries the attempt it makes; it runs only while the request still expects that
 attempt (``escalation_attempts == attempt - 1`` and ticket ``pending``), so stale jobs, a
 withdrawn escalation (retry, abort) or a redelivery after the outcome was stored do nothing.
-The operator may then escalate again, retry or abort (``orchestrator.requests.states``).
+The operator may then escalate again, retry or abort (``orchestrator.engine.states``).
 """
 
 from __future__ import annotations

@@ -45,19 +45,41 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orchestrator.cache import CacheStats
 from orchestrator.cache_metrics import CacheMetrics
 from orchestrator.engine.breaker import BreakerState
-from orchestrator.engine.observer import UNKNOWN, on_commit
+from orchestrator.engine.observer import UNKNOWN, ApprovalObserver, RequestObserver, on_commit
 from orchestrator.engine.queue import Queue
 
 if TYPE_CHECKING:  # boto3 is imported only where the SQS backend is used
     from orchestrator.engine.sqs.stats import SqsQueueStats
-    from orchestrator.services import Services
+
+
+class ObservedRequests(Protocol):
+    observer: RequestObserver
+
+
+class ObservedGates(Protocol):
+    observer: ApprovalObserver
+
+
+class ObservedServices(Protocol):
+    """What ``EngineMetrics.observe`` reports on (``orchestrator.services.Services`` is one;
+    a protocol, so the engine does not import the composition root that imports it)."""
+
+    @property
+    def requests(self) -> ObservedRequests: ...
+
+    @property
+    def approval_gates(self) -> ObservedGates: ...
+
+    @property
+    def cache_stats(self) -> CacheStats: ...
+
 
 REQUEST_DURATION_BUCKETS: Final = (0.1, 0.5, 1, 5, 10, 30, 60)  # the spec's, exactly
 REQUEST_LIFETIME_BUCKETS: Final = (1, 5, 30, 60, 300, 900, 3600, 14400, 86400, 259200)
@@ -164,7 +186,7 @@ class EngineMetrics:
         self._sqs_errors_seen = 0
         self._cache: CacheMetrics | None = None
 
-    def observe(self, services: Services) -> None:
+    def observe(self, services: ObservedServices) -> None:
         """Count ``services``' submissions and decisions and report its catalog cache here
         (idempotent: ``pao serve``'s API and worker share one ``Services``)."""
         services.requests.observer = self

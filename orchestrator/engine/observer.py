@@ -97,6 +97,17 @@ class RequestObserver(Protocol):
         """A request reached ``status`` outside the engine (submitted, aborted, escalated)."""
 
 
+class ApprovalObserver(Protocol):
+    """What the approval gates (``orchestrator.approvals.lifecycle``) report for metrics
+    (``EngineMetrics`` implements it)."""
+
+    def approval_ended(self, catalog_item: str, outcome: str, wait_seconds: float) -> None:
+        """A gate ended (approved, rejected, expired) ``wait_seconds`` after it began."""
+
+    def request_status(self, catalog_item: str, status: str, user_team: str) -> None:
+        """A request reached ``status`` (here: ``rejected``)."""
+
+
 class EngineObserver(Protocol):
     def action_attempt(
         self,

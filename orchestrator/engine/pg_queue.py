@@ -93,6 +93,9 @@ class PgQueue:
         self.max_receives = max_receives
         self.sweep_seconds = sweep_seconds
         self._swept_at = float("-inf")
+        # deliveries (job id, receive) a committed engine step already marked done: the
+        # worker's own ``complete`` afterwards answers without a round trip
+        self._done_by_step: set[tuple[int, int]] = set()
 
     async def enqueue(
         self,
@@ -157,11 +160,20 @@ class PgQueue:
         """Mark the job done (on ``conn`` to commit with a state change); False if this delivery
         no longer holds it (already completed in the handler's transaction, reclaimed, dead).
         On ``conn``, a job another delivery holds gives up its dedupe key (``release_dedupe``)."""
+        if conn is None and (job.id, job.receives) in self._done_by_step:
+            self._done_by_step.discard((job.id, job.receives))
+            return False  # what the statement would answer: the step completed it already
         params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}
         done = await self.db.fetch_one(conn, QUERIES.queue_complete, params) is not None
         if not done and conn is not None:
             await release_dedupe(conn, job)
         return done
+
+    def completed_by_step(self, job: Job) -> None:
+        """A committed engine step marked this delivery's job done (``transitions.step``,
+        ``job_effect="done"``); the worker's ``complete`` after the handler then costs nothing.
+        Only a committed completion may be reported: the row is ``done`` for good."""
+        self._done_by_step.add((job.id, job.receives))
 
     async def still_held(self, job: Job, conn: Connection | None = None) -> bool:
         """Whether this delivery still holds the job's lease (False for a stale delivery whose
@@ -174,6 +186,7 @@ class PgQueue:
         """Give the job back to be received again after ``delay`` seconds; when it has had its
         last receive it is dead-lettered instead (and its request failed). False when the
         worker no longer held the job (``dead_letters.give_back``)."""
+        self._done_by_step.discard((job.id, job.receives))
         return await give_back(self.db, job, delay, error) is not None
 
     async def heartbeat(self, job: Job, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:

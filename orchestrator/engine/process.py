@@ -8,6 +8,10 @@ through entry points, declared in pyproject.toml:
 * ``pao.worker_plugins``: ``plugin(pool: WorkerPool, services: Services, env) -> None`` adds job
   handlers and notify listeners (the bot's webhook processing and status comments).
 
+The pool is built from ``orchestrator.services.Services``, which it names only as the protocol
+``WorkerServices`` (what it reads): the composition root imports the request and approval
+services, which use the engine, so the engine does not import it.
+
 The queue backend comes from ``EngineSettings.queue_backend``: ``postgres`` (PgQueue), or
 ``sqs`` (SqsQueue), for which the pool also runs the outbox relay, the reconciler and the
 dead-letter drain (``sqs.relay.delivery_tasks``). The pool's workers and loops share one
@@ -22,11 +26,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator import tracing
 from orchestrator.catalog.local_source import LocalCatalogWatcher
-from orchestrator.catalog.sync import CatalogProcessor
+from orchestrator.catalog.service import CatalogService
+from orchestrator.catalog.sync import CatalogProcessor, GitHubCatalogSync
 from orchestrator.engine.escalation import EscalationHandler
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.manual import ManualDefaults
@@ -39,13 +44,37 @@ from orchestrator.engine.reachability import Reachability
 from orchestrator.engine.runner import ChainRunner
 from orchestrator.engine.traced import traced_registry
 from orchestrator.engine.worker import Worker, default_worker_id
-from orchestrator.services import Services
+from orchestrator.settings import Settings
+from orchestrator.store.database import Database
 
 log = logging.getLogger(__name__)
 
 EXECUTOR_ENTRY_POINTS = "pao.executors"
 WORKER_PLUGIN_ENTRY_POINTS = "pao.worker_plugins"
 METRICS_REFRESH_SECONDS = 15.0
+
+
+class ExpirySweeper(Protocol):
+    async def run_expiry(self, stop: asyncio.Event) -> None: ...
+
+
+class WorkerServices(Protocol):
+    """What the pool reads of ``orchestrator.services.Services`` (which satisfies it)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def catalog(self) -> CatalogService: ...
+
+    @property
+    def catalog_sync(self) -> GitHubCatalogSync | None: ...
+
+    @property
+    def approval_gates(self) -> ExpirySweeper: ...
 
 
 def load_registry(env: Mapping[str, str]) -> Registry:
@@ -64,7 +93,7 @@ class WorkerPool:
 
     def __init__(
         self,
-        services: Services,
+        services: WorkerServices,
         registry: Registry,
         *,
         observer: EngineObserver | None = None,
@@ -173,7 +202,7 @@ class WorkerPool:
 
     def load_plugins(self, env: Mapping[str, str]) -> None:
         for entry in entry_points(group=WORKER_PLUGIN_ENTRY_POINTS):
-            plugin: Callable[[WorkerPool, Services, Mapping[str, str]], Any] = entry.load()
+            plugin: Callable[[WorkerPool, WorkerServices, Mapping[str, str]], Any] = entry.load()
             plugin(self, self.services, env)
             log.info("worker plugin %s loaded", entry.name)
 

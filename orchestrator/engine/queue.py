@@ -8,6 +8,10 @@ the same contract, so the engine's at-least-once reasoning holds on either:
 * ``claim`` hands one delivery of a due job to one worker, with a lease;
 * ``still_held`` and ``complete`` accept the caller's connection, so a handler can check its
   lease and finish the job in the same transaction as the state change it records;
+* ``completed_by_step`` is told that an engine step which committed already marked this
+  delivery's job done (``transitions.step`` with ``job_effect="done"``), so the worker's
+  ``complete`` after the handler may skip asking the database again (PgQueue does; SqsQueue
+  still reads the row and deletes the message, which it must);
 * ``retry_later`` gives the job back (or dead-letters it after its last receive);
 * ``heartbeat`` extends the lease of long work: True extended, False lost (another delivery
   holds the job, or it is finished); an error means the backend could not be asked (the worker
@@ -53,6 +57,8 @@ class Queue(Protocol):
     ) -> Job | None: ...
 
     async def complete(self, job: Job, conn: Connection | None = None) -> bool: ...
+
+    def completed_by_step(self, job: Job) -> None: ...
 
     async def still_held(self, job: Job, conn: Connection | None = None) -> bool: ...
 

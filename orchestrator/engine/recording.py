@@ -23,7 +23,7 @@ from typing import Any
 
 from orchestrator.catalog.models import CatalogItem
 from orchestrator.engine import transitions
-from orchestrator.engine.audience import Audience
+from orchestrator.engine.audience import Audience, has_thread
 from orchestrator.engine.breaker import BreakerState, Delay
 from orchestrator.engine.calling import Delayed
 from orchestrator.engine.chain_logs import REQUEST_COMPLETED, completed_log, started_log
@@ -165,7 +165,7 @@ class Recorder:
         request = plan.request
         if (
             request["status"] != "in_progress"
-            or request.get("source", "api") not in ("api", "cli")  # threads hear every step
+            or has_thread(request)  # threads hear every step
             or job.locked_by is None
         ):
             return False, None
@@ -233,6 +233,7 @@ class Recorder:
         )
         if not written.ok:
             return False
+        self.queue.completed_by_step(job)  # committed (its own transaction): the job is done
         self._attempted(plan, "completed", duration_ms)
         self.audience.finished(plan.request, "completed")
         return True

@@ -3,10 +3,12 @@
 Each function here issues one named query (``orchestrator/store/sql/engine.sql``,
 ``escalation.sql``) and is the only code that moves an action or a request between states;
 every path goes through them: the chain's normal and fast steps (``step``), failures and
-retries, circuit waits, dead letters (``fail_request``, via ``records.fail_request``), and the
-operators' retry, abort and escalation (``orchestrator.requests.service``). The guards (the
-state a transition may start from) live in the queries, written once; the request states an
-operator's decision may start from come from ``orchestrator.requests.states``.
+retries, circuit waits, dead letters (``fail_request``, via ``records.fail_request``), the
+submission's outcome (``queue_request``, ``hold_for_secret``, ``hold_for_approval``), the
+requester's secrets (``release_secrets``), the approval gate's end (``approve_request``,
+``reject_request``, from ``orchestrator.approvals.lifecycle``) and the operators' retry, abort
+and escalation (``orchestrator.requests.service``). The guards (the state a transition may
+start from) are bound into the queries from ``orchestrator.engine.states``, written once.
 
 A chain's step is a *composition* of transitions in one statement (``engine_step``), so a step
 costs one round trip: the action in hand completes, the next one starts (or the request
@@ -14,9 +16,8 @@ completes), the log rows are written and the job is pointed at the new action (o
 ``job_effect`` is the one place outside the queue that touches ``jobs``, and only through the
 queue's own lease check: the runner itself writes no ``jobs`` column.
 
-A new transition (say an approval gate: ``awaiting_approval -> queued``, with the request's
-first job enqueued) is one more function here with its query, its ``from`` states added to
-``orchestrator.requests.states``.
+A new transition is one more function here with its query, its ``from`` states added to
+``orchestrator.engine.states``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, LiteralString
 
 from psycopg.types.json import Jsonb
 
-from orchestrator.requests.states import ALLOWED_FROM, TICKET_FROM
+from orchestrator.engine.states import ALLOWED_FROM, TICKET_FROM
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 
@@ -179,6 +180,86 @@ async def action_delayed(conn: Connection, id: int) -> dict[str, Any] | None:
     """The attempt just started is given back unspent (the target's circuit opened); the row
     as it is now, or None when the action was not in progress."""
     cur = await conn.execute(QUERIES.engine_action_delayed, {"id": id})
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+# -- a request waits, or goes to the queue ------------------------------------------------------
+# The callers enqueue the request's first job (or its notification) in the same transaction.
+
+
+async def queue_request(conn: Connection, request_id: Any) -> dict[str, Any] | None:
+    """The request just submitted goes to the queue (``submitted -> queued``); the request
+    row, or None when it was not in that state."""
+    return await _move(conn, QUERIES.engine_queue_request, request_id, "queue")
+
+
+async def hold_for_secret(conn: Connection, request_id: Any) -> dict[str, Any] | None:
+    """The request just submitted waits for its requester's secret (``submitted ->
+    awaiting_secret``); the request row, or None when it was not in that state."""
+    return await _move(conn, QUERIES.engine_hold_for_secret, request_id, "hold_for_secret")
+
+
+async def hold_for_approval(conn: Connection, request_id: Any) -> dict[str, Any] | None:
+    """The request just submitted waits for its approval gate (``submitted ->
+    awaiting_approval``); the request row, or None when it was not in that state."""
+    return await _move(conn, QUERIES.engine_hold_for_approval, request_id, "hold_for_approval")
+
+
+async def release_secrets(
+    conn: Connection, request_id: Any, masked: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The requester supplied the secrets the request waited for: ``masked`` markers merged
+    into its fields, ``awaiting_secret -> queued``; the request row, or None when it was not
+    waiting for them."""
+    cur = await conn.execute(
+        QUERIES.engine_release_secrets,
+        {
+            "id": request_id,
+            "masked": Jsonb(dict(masked)),
+            "from_statuses": sorted(ALLOWED_FROM["supply_secret"]),
+        },
+    )
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def approve_request(
+    conn: Connection, request_id: Any, *, awaiting_secret: bool
+) -> dict[str, Any] | None:
+    """The approval gate's last stage passed: ``awaiting_approval -> queued``, or ``->
+    awaiting_secret`` for a request from GitHub still missing a secret; the request row, or
+    None when it was no longer awaiting approval."""
+    query = QUERIES.engine_hold_for_secret if awaiting_secret else QUERIES.engine_queue_request
+    return await _move(conn, query, request_id, "approve")
+
+
+async def reject_request(
+    conn: Connection, request_id: Any, outcome: Literal["rejected", "expired"], reason: str
+) -> dict[str, Any] | None:
+    """The approval gate ended without a yes (an approver rejected it, or its stage expired):
+    ``rejected``, terminal, ``error_context`` saying why, its actions cancelled and its secrets
+    forgotten; the request row, or None when it was no longer awaiting approval."""
+    decision = "reject" if outcome == "rejected" else "expire"
+    cur = await conn.execute(
+        QUERIES.engine_reject_request,
+        {
+            "id": request_id,
+            "context": Jsonb({"error": reason, "approval": outcome}),
+            "from_statuses": sorted(ALLOWED_FROM[decision]),
+        },
+    )
+    row = await cur.fetchone()
+    return dict(row) if row is not None else None
+
+
+async def _move(
+    conn: Connection, query: LiteralString, request_id: Any, decision: str
+) -> dict[str, Any] | None:
+    """A status-only move by ``query``, guarded by the from-states of ``decision``."""
+    cur = await conn.execute(
+        query, {"id": request_id, "from_statuses": sorted(ALLOWED_FROM[decision])}
+    )
     row = await cur.fetchone()
     return dict(row) if row is not None else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.requests.states import ticket_state
+from orchestrator.engine.states import ticket_state
 
 SUMMARIES = {
     "pending": "escalation ticket pending",

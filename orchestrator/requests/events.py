@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.engine.states import TERMINAL
 from orchestrator.errors import NotFound
-from orchestrator.requests.states import TERMINAL
 from orchestrator.store.database import Database
 from orchestrator.store.queries import QUERIES
 

@@ -26,6 +26,7 @@ from orchestrator.engine.jobs import (
 )
 from orchestrator.engine.observer import NullObserver, RequestObserver, after_commit, team_of
 from orchestrator.engine.records import log_event
+from orchestrator.engine.states import TERMINAL, refusal
 from orchestrator.errors import (
     InvalidState,
     ItemNotRequestable,
@@ -38,7 +39,6 @@ from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.requests import secrets as secrets_policy
 from orchestrator.requests.escalations import escalation_view
 from orchestrator.requests.gating import SubmissionGate
-from orchestrator.requests.states import TERMINAL, refusal
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
 from orchestrator.tracing import with_job_context
@@ -318,7 +318,7 @@ class RequestService:
                     notify_payload(request_id, "awaiting_secret", "awaiting_secret"),
                     request_id,
                 )
-                row = await self._move(conn, request_id, "awaiting_secret", {"submitted"})
+                row = self._moved(await transitions.hold_for_secret(conn, request_id), request_id)
             else:
                 await conn.execute(  # not enqueue_job: no result needed, stays in the pipeline
                     QUERIES.insert_job,
@@ -337,7 +337,7 @@ class RequestService:
                         "dedupe_key": f"run:{request_id}",
                     },
                 )
-                row = await self._move(conn, request_id, "queued", {"submitted"})
+                row = self._moved(await transitions.queue_request(conn, request_id), request_id)
         self.observer.request_status(item.id, "submitted", team_of(principal.teams))
         view = request_view(row)
         view["fields"] = masked
@@ -372,10 +372,7 @@ class RequestService:
             await conn.execute(
                 QUERIES.secrets_store, {"request_id": request_id, "fields": Jsonb(secret_values)}
             )
-            cur = await conn.execute(
-                QUERIES.secrets_release, {"id": request_id, "masked": Jsonb(masked)}
-            )
-            released = await cur.fetchone()
+            released = await transitions.release_secrets(conn, request_id, masked)
             assert released is not None  # the row is locked in awaiting_secret
             await self._enqueue(
                 conn,
@@ -398,19 +395,15 @@ class RequestService:
                 f"{', '.join(sorted(values))} supplied by {principal.email}; queued",
                 correlation_id=correlation_id,
             )
-        return request_view(dict(released))
+        return request_view(released)
 
-    async def _move(
-        self, conn: AsyncConnection[Any], request_id: Any, status: str, from_statuses: set[str]
-    ) -> dict[str, Any]:
-        cur = await conn.execute(
-            QUERIES.set_request_status,
-            {"id": request_id, "status": status, "from_statuses": sorted(from_statuses)},
-        )
-        row = await cur.fetchone()
+    @staticmethod
+    def _moved(row: dict[str, Any] | None, request_id: Any) -> dict[str, Any]:
+        """The row a submission's transition returned; None (the request just inserted is no
+        longer ``submitted``) is refused rather than assumed impossible."""
         if row is None:
-            raise InvalidState(f"request {request_id} cannot move to '{status}'")
-        return dict(row)
+            raise InvalidState(f"request {request_id} is no longer 'submitted'")
+        return row
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -559,7 +552,7 @@ class RequestService:
 
     @staticmethod
     def _check(decision: str, row: dict[str, Any]) -> None:
-        refused = refusal(decision, row)  # the state machine: orchestrator/requests/states.py
+        refused = refusal(decision, row)  # the state machine: orchestrator/engine/states.py
         if refused is not None:
             raise InvalidState(refused, status=row["status"])
 

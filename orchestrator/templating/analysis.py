@@ -23,8 +23,8 @@ from orchestrator.template_syntax.scopes import (
     REQUEST_PATHS,
     SYSTEM_PATHS,
 )
+from orchestrator.template_syntax.translate import translate
 from orchestrator.templating.errors import TemplateRenderError
-from orchestrator.templating.translate import translate
 
 
 @dataclass(frozen=True, slots=True)

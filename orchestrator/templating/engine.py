@@ -25,6 +25,7 @@ from jinja2.environment import Template
 
 from orchestrator.catalog.yaml_loader import escape_pointer_token
 from orchestrator.template_syntax.references import SCOPES
+from orchestrator.template_syntax.translate import Node, Path, Translation, translate
 from orchestrator.templating import functions
 from orchestrator.templating.context import TemplateContext
 from orchestrator.templating.errors import (
@@ -37,7 +38,6 @@ from orchestrator.templating.errors import (
 from orchestrator.templating.evaluate import Evaluator, compile_node
 from orchestrator.templating.limits import RenderState, Runtime, TemplateLimits
 from orchestrator.templating.sandbox import PaoSandbox
-from orchestrator.templating.translate import Node, Path, Translation, translate
 
 _MISSING = object()
 _UNDEFINED_NAME = re.compile(r"'([^']*)' is (?:not defined|undefined)")

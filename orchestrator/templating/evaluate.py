@@ -13,9 +13,9 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orchestrator.template_syntax.translate import BinOp, Call, Filter, Literal, Node, Not, Path
 from orchestrator.templating import functions
 from orchestrator.templating.sandbox import PaoSandbox
-from orchestrator.templating.translate import BinOp, Call, Filter, Literal, Node, Not, Path
 
 # What an evaluator sees: the scopes, and the dict standing in for Jinja's context.
 Evaluator = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]

@@ -15,13 +15,13 @@ from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.yaml_loader import join_pointer
 from orchestrator.forms import apply_defaults, validate_request_fields
 from orchestrator.template_syntax.references import SCOPES, scan
+from orchestrator.template_syntax.translate import Path
 from orchestrator.templating.analysis import check_templates, template_sites
 from orchestrator.templating.context import RequestInfo, TemplateContext, UserInfo, build_context
 from orchestrator.templating.engine import TemplateEngine, default_engine, failing_depth
 from orchestrator.templating.errors import MASK, TemplateRenderError
 from orchestrator.templating.limits import Runtime
 from orchestrator.templating.masking import mask, masked_context, render_preview
-from orchestrator.templating.translate import Path
 
 SAMPLE_REQUEST = RequestInfo(
     id="req-00000000-sample",

@@ -208,7 +208,22 @@
     applyVisibility();
   }
 
+  // -- the request page: a rejection needs a reason (the server's words, data-required-message) --
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("reject")) { return; }
+    var input = form.querySelector("[data-required-message]");
+    var err = document.getElementById("err-reject");
+    if (!input || input.value.trim() !== "") { return; }
+    event.preventDefault();
+    event.stopImmediatePropagation(); // htmx listens on the form itself: it never posts
+    if (err) { err.textContent = input.getAttribute("data-required-message"); }
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }, true);
+
   // -- the request page: follow the live event stream ------------------------------------------
+  var GATE_EVENTS = ["approval_recorded", "approvals_reset", "approved", "rejected", "approval_expired"];
   function follow(log) {
     if (log.getAttribute("data-terminal") === "true" || !window.EventSource) { return; }
     var url = log.getAttribute("data-events");
@@ -233,6 +248,8 @@
       }
       li.appendChild(document.createTextNode(entry.message || entry.event || ""));
       log.appendChild(li);
+      // someone else's approval keeps the status (a next stage waits): refresh the gate anyway
+      if (GATE_EVENTS.indexOf(entry.event) >= 0) { document.body.dispatchEvent(new CustomEvent("pao:moved")); }
     });
     source.addEventListener("status", function (event) {
       var data = JSON.parse(event.data);
@@ -259,11 +276,11 @@
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 
   // A failed request that is retried goes on: follow it again once a decision moved it.
-  document.addEventListener("htmx:afterSwap", function (event) {
+  document.addEventListener("htmx:afterSwap", function () {
     var log = document.getElementById("log");
-    var status = document.getElementById("request-status");
-    if (log && status && log.getAttribute("data-terminal") === "true" &&
-        ["completed", "aborted", "escalated"].indexOf(status.textContent.trim()) < 0) {
+    var panel = document.getElementById("request-panel");
+    if (log && panel && log.getAttribute("data-terminal") === "true" &&
+        panel.getAttribute("data-terminal") !== "true") {
       log.setAttribute("data-terminal", "false");
       follow(log);
     }

@@ -65,7 +65,11 @@ async def _issue(url: str) -> dict[str, str]:
     db = await Database.open(url, min_size=1, max_size=2, name="pao-browser-test")
     try:
         store = TokenStore(db)
-        people = {"ana": ("ana@example.com", "payments"), "ben": ("ben@example.com", "growth")}
+        people = {
+            "ana": ("ana@example.com", "payments"),
+            "ben": ("ben@example.com", "growth"),
+            "nora": ("nora@example.com", "network"),  # approves the gated items
+        }
         tokens = {}
         for who, (email, team) in people.items():
             issued = await store.create(
@@ -92,9 +96,10 @@ def portal(
     try:
         tokens = asyncio.run(_issue(url))
         workdir: Path = tmp_path_factory.mktemp("portal")
-        catalog = workdir / "catalog"  # the examples, and one item that always fails
+        catalog = workdir / "catalog"  # the examples, an item that always fails, a gated one
         shutil.copytree(EXAMPLES, catalog)
         shutil.copy(Path(__file__).with_name("failing-item.yaml"), catalog / "refused.yaml")
+        shutil.copy(Path(__file__).with_name("gated-item.yaml"), catalog / "gated.yaml")
         env = {"PAO_AUTH_MODE": "token", "CATALOG_LOCAL_PATH": str(catalog)}
         with serve(url, workdir, env) as served:
             yield Portal(served, tokens)

@@ -1,7 +1,8 @@
 """Issue 23's acceptance in a real browser: browse, fill a conditional form with a validation
 error then a fix, preview, submit, watch the request complete in the rehearsal, retry a failed
-one, abort it; a second team's user cannot see the request; axe-core finds no serious or
-critical violation on any page."""
+one, abort it; a second team's user cannot see the request; a gated request waits for its
+approver, who approves it from the inbox while the requester watches; axe-core finds no serious
+or critical violation on any page."""
 
 from __future__ import annotations
 
@@ -45,6 +46,11 @@ def ana(browser: Any, portal: Portal) -> Iterator[Any]:
 @pytest.fixture
 def ben(browser: Any, portal: Portal) -> Iterator[Any]:
     yield from _signed_in(browser, portal, "ben")
+
+
+@pytest.fixture
+def nora(browser: Any, portal: Portal) -> Iterator[Any]:
+    yield from _signed_in(browser, portal, "nora")
 
 
 def _signed_in(browser: Any, portal: Portal, who: str) -> Iterator[Any]:
@@ -202,3 +208,63 @@ def test_browsing_needs_no_javascript(browser: Any, portal: Portal) -> None:
         assert page.locator("#error-summary").is_visible()
     finally:
         context.close()
+
+
+def test_a_gated_request_waits_for_its_approver(ana: Any, nora: Any, portal: Portal) -> None:
+    page = ana
+    page.goto("/portal/items/portal-test-gated/request")
+    gate = page.get_by_role("region", name="Approval")
+    assert "1 approval from team network (not the requester)" in gate.inner_text()
+    page.get_by_label("Widget Name").fill("gw1")
+    page.get_by_role("button", name="Preview the plan").click()
+    who = page.locator("#preview").get_by_role("region", name="Who must approve")
+    expect(who).to_contain_text("network-review: 1 approval from team network, not you")
+    page.get_by_role("button", name="Submit request").click()
+    page.wait_for_url(re.compile(r"/portal/requests/[0-9a-f-]{36}$"))
+    request_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#request-status")).to_have_text("awaiting_approval")
+    expect(page.locator("#request-panel")).to_contain_text("Remaining: 1 more approval")
+    assert "must be approved by someone else" in page.locator("#own-request").inner_text()
+    assert page.get_by_role("button", name="Approve").count() == 0
+    axe_check(page, "request awaiting approval")
+
+    # the requester's own approval, posted as the form would be: refused by the core, announced
+    csrf = page.locator("body").get_attribute("data-csrf")
+    own = page.request.post(
+        f"/portal/requests/{request_id}/approve", form={"_csrf_token": csrf, "comment": "me"}
+    )
+    assert own.status == 403
+    assert "requester" in own.text()
+    assert 'role="alert"' in own.text()
+    with _api(portal, "ana") as api:  # nothing ran: its one step never started
+        actions = api.get(f"/api/v1/requests/{request_id}").json()["actions"]
+        assert [a["status"] for a in actions] == ["pending"]
+
+    approver = nora
+    approver.get_by_role("navigation", name="Main").get_by_role("link", name="Approvals").click()
+    inbox = approver.locator("#inbox")
+    expect(inbox).to_contain_text("ana@example.com")
+    expect(inbox).to_contain_text("1 more approval")
+    axe_check(approver, "approvals inbox")
+    inbox.locator(f'a[href="/portal/requests/{request_id}"]').click()
+    approver.wait_for_url(re.compile(request_id + "$"))
+    axe_check(approver, "request with the approval decision")
+
+    approver.get_by_role("button", name="Reject").click()  # a rejection needs a reason
+    reason = approver.get_by_label(re.compile("^Reason to reject"))
+    expect(approver.locator("#err-reject")).to_have_text(
+        str(reason.get_attribute("data-required-message"))
+    )
+    assert reason.get_attribute("aria-invalid") == "true"
+    assert approver.evaluate("document.activeElement.id") == "reason-reject"
+    expect(approver.locator("#request-status")).to_have_text("awaiting_approval")
+
+    approver.get_by_label("Comment (optional)").fill("fine by network")
+    approver.get_by_role("button", name="Approve").click()
+    expect(approver.locator(".notice")).to_contain_text("the request goes ahead")
+    expect(approver.locator("#request-panel")).to_contain_text("Approved by Nora")
+
+    # the requester's page, open all along, follows: approved, then completed, live
+    page.locator("#request-status", has_text="completed").wait_for(timeout=TIMEOUT_MS)
+    expect(page.locator("#request-panel")).to_contain_text("Approved by Nora")
+    expect(page.locator("#log")).to_contain_text("approved by nora@example.com")

@@ -12,8 +12,8 @@ import pytest
 
 from orchestrator.approvals.policy import Approver, Decision, RequestFacts
 from orchestrator.approvals.service import ApprovalService
-from orchestrator.approvals.stages import ApprovalStage
 from orchestrator.approvals.store import ApprovalStore
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.store.database import Database
 from orchestrator.store.errors import ConstraintViolated
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from orchestrator.cli import build_parser
-from orchestrator.identity.maintenance import run_maintenance_command
+from orchestrator.maintenance_cli import run_maintenance_command
 
 
 def seed(conn: psycopg.Connection) -> None:

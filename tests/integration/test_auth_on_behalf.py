@@ -15,8 +15,8 @@ import pytest
 
 from api.app import create_app
 from orchestrator.cli import build_parser
-from orchestrator.identity.commands import run_tokens_command
 from orchestrator.services import Services
+from orchestrator.tokens_cli import run_tokens_command
 from tests.integration import bot_harness as h
 from tests.integration.api_fixtures import app_client, issue_token
 from tests.integration.engine_harness import request_row, store_item

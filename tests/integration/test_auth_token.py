@@ -12,10 +12,10 @@ from litestar.exceptions import TooManyRequestsException
 
 from api.auth import WriteRateLimiter
 from orchestrator.cli import build_parser
-from orchestrator.identity.commands import run_tokens_command
 from orchestrator.identity.tokens import TokenStore, hash_token
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
+from orchestrator.tokens_cli import run_tokens_command
 from tests.integration.api_fixtures import TOKEN_ENV, app_client, issue_token
 from tests.samples import FIELDS, ITEM
 

@@ -6,6 +6,7 @@ nothing dispatched before the last stage passes (the REST target records zero ca
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from bot.app import Bot
 from orchestrator import forms
+from orchestrator.engine.pg_queue import Job
 from orchestrator.engine.worker import Worker
 from orchestrator.services import Services
 from tests.fakes.github.issue_forms import render_issue_body
@@ -247,7 +249,8 @@ async def test_reject_needs_a_reason_and_ends_the_request(
 
     await say(hook, world, "/reject use the shared cluster instead", "sec-sam")
     await drain(worker)
-    assert "🚫 rejected by @sec-sam (use the shared cluster instead)" in replies(world)[-1]
+    [reply] = [r for r in replies(world) if r.startswith("> /reject use")]
+    assert "🚫 rejected by @sec-sam (use the shared cluster instead)" in reply
     assert (await request_row(services, request_id))["status"] == "rejected"
     status = status_body(world)
     assert "**rejected**" in status
@@ -287,8 +290,8 @@ async def test_reviews_on_the_merged_head_count_stale_and_unqualified_ones_do_no
     assert (await request_row(services, request_id))["status"] == "awaiting_approval"
     status = status_body(world)
     assert "⏳ waiting (2 of 3: sec-sam, sec-dora)" in status
-    assert "The approving review by @sec-old was given on an earlier push" in status
-    assert "The approving review by @mallory did not count: you may not approve" in status
+    assert "The approving review by `@sec-old` was given on an earlier push" in status
+    assert "The approving review by `@mallory` did not count: you may not approve" in status
     assert "sec-carl" not in status  # changes requested is not a rejection
 
     await review(hook, "sec-old", "approved", first, head)  # a stale review, after the merge
@@ -305,7 +308,7 @@ async def test_reviews_on_the_merged_head_count_stale_and_unqualified_ones_do_no
     assert len(target.seen("/api/v2/resources", "POST")) == 1
     status = status_body(world)
     assert "✅ approved (3 of 3: sec-sam, sec-dora, sec-carl)" in status
-    assert "@mallory did not count" in status  # the notes stay with the status comment
+    assert "`@mallory` did not count" in status  # the notes stay with the status comment
 
 
 def form_body(name: str) -> str:
@@ -427,3 +430,253 @@ async def test_approve_in_actions_mode_goes_through_the_api_as_the_commenter(
     reply = await comment("/approve checked", "sec-sam")
     assert f"`{request_id}`: ✅ approved by @sec-sam. All approvals are in" in reply
     assert (await request_row(services, request_id))["status"] == "queued"
+
+
+def two_stage_item(expires: str | None = None) -> dict[str, Any]:
+    """Security first, then the database administrators."""
+    document = gated_item()
+    document["approvals"].append({"name": "dba-review", "teams": ["dba"]})
+    if expires:
+        for stage in document["approvals"]:
+            stage["expiresAfter"] = expires
+    return document
+
+
+def asking(world: h.GitHubWorld, team: str) -> list[str]:
+    """The comments the bot posted with a live @-mention of ``team`` (not one in code), as
+    they were when posted: GitHub notifies the mentions of a new comment, never of an edit."""
+    mention = f"@acme/{team}"
+    posted = world.gh.seen(f"/repos/{h.REPO}/issues/{NUMBER}/comments", "POST")
+    bodies = [str(r.json()["body"]) for r in posted]
+    return [b for b in bodies if mention in b.replace(f"`{mention}`", "")]
+
+
+async def notify_again(services: Services, bot: Bot, request_id: str) -> None:
+    """Deliver the request's last ``notify`` job once more (a redelivery after a lost ack)."""
+    [row] = await services.db.fetch_all(
+        None,
+        "SELECT * FROM jobs WHERE request_id = %(id)s AND kind = 'notify' ORDER BY id DESC LIMIT 1",
+        {"id": request_id},
+    )
+    await bot.notifications.handle(Job.from_row(row))
+
+
+async def test_a_later_stage_is_asked_in_a_new_comment_once(
+    services: Services,
+    world: h.GitHubWorld,
+    git: Any,
+    hook: httpx.AsyncClient,
+    worker: Worker,
+    bot: Bot,
+    target: RestTarget,
+) -> None:
+    world.talk.add_team_member("acme", "dba", "dba-dan")
+    await store_item(services, two_stage_item())
+    await merge(hook, worker, open_pull(world, git))
+    request_id = await only_request(services)
+    status = status_body(world)
+    assert "🔔 Approval requested from @acme/security." in status
+    assert asking(world, "dba") == []  # the later stage is listed, not paged yet
+    assert "| dba-review | team dba (not the requester) | 1 |" in status
+
+    await say(hook, world, "/approve", "sec-sam")
+    await drain(worker)
+    [asked] = asking(world, "dba")
+    assert "pao:status" not in asked  # a new comment (an edit notifies nobody)
+    assert f"PAO request `{request_id}` now waits for your decision on stage `dba-review`" in asked
+    assert "@acme/security" not in asked
+    assert "🔔 Approval requested from @acme/dba." in status_body(world)  # updated too
+    for _ in range(2):  # the notify job delivered again: nothing more is posted
+        await notify_again(services, bot, request_id)
+    assert len(asking(world, "dba")) == 1
+    assert len(asking(world, "security")) == 1  # the status comment alone asked security
+    assert target.seen("/api/v2/resources", "POST") == []
+
+    await say(hook, world, "/approve", "dba-dan")
+    await drain(worker)
+    assert (await request_row(services, request_id))["status"] == "completed"
+
+
+async def test_a_rejected_pull_request_request_is_labelled_and_told_once(
+    services: Services,
+    world: h.GitHubWorld,
+    git: Any,
+    hook: httpx.AsyncClient,
+    worker: Worker,
+    bot: Bot,
+) -> None:
+    await store_item(services, gated_item())
+    await merge(hook, worker, open_pull(world, git))
+    request_id = await only_request(services)
+    await say(hook, world, "/reject not with @sec-dora's data", "sec-sam")
+    await drain(worker)
+    await notify_again(services, bot, request_id)
+    told = [c.body for c in world.talk.bot_comments(h.REPO, NUMBER) if "pao:rejected" in c.body]
+    assert len(told) == 1
+    assert f"🚫 PAO request `{request_id}` from `requests/orders.yaml` was **rejected**" in told[0]
+    assert "`@sec-dora`" in told[0]  # named, not paged
+    assert "new pull request" in told[0]
+    assert "pao:rejected" in world.talk.issues[(h.REPO, NUMBER)].labels
+
+
+async def test_an_issue_whose_approval_expired_is_closed_as_not_planned(
+    services: Services,
+    world: h.GitHubWorld,
+    hook: httpx.AsyncClient,
+    worker: Worker,
+    target: RestTarget,
+) -> None:
+    await store_item(services, two_stage_item(expires="1d"))
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title="x", body="", user=AUTHOR, labels=LABELS)
+    await h.deliver(hook, "issues", issue_event("opened", form_body("orders-db")))
+    await drain(worker)
+    request_id = await only_request(services)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    assert await services.approval_gates.expire_due(now=later) == 1
+    await drain(worker)
+    issue = talk.issues[(h.REPO, NUMBER)]
+    assert (issue.state, issue.state_reason) == ("closed", "not_planned")
+    assert "pao:rejected" in issue.labels
+    assert "pao:awaiting-approval" not in issue.labels
+    [told] = [c.body for c in talk.bot_comments(h.REPO, NUMBER) if "pao:rejected" in c.body]
+    assert f"PAO request `{request_id}` approval **expired**" in told
+    assert "open a new issue" in told
+    assert [c for c in talk.bot_comments(h.REPO, NUMBER) if "pao:summary" in c.body] == []
+    assert target.seen("/api/v2/resources", "POST") == []
+
+
+async def test_a_rejected_issue_is_closed_as_not_planned(
+    services: Services, world: h.GitHubWorld, hook: httpx.AsyncClient, worker: Worker
+) -> None:
+    await store_item(services, gated_item())
+    talk = world.talk
+    talk.add_issue(h.REPO, NUMBER, title="x", body="", user=AUTHOR, labels=LABELS)
+    await h.deliver(hook, "issues", issue_event("opened", form_body("orders-db")))
+    await drain(worker)
+    await say(hook, world, "/reject use the shared cluster", "sec-sam", issue=True)
+    await drain(worker)
+    issue = talk.issues[(h.REPO, NUMBER)]
+    assert (issue.state, issue.state_reason) == ("closed", "not_planned")
+    assert "pao:rejected" in issue.labels
+
+
+async def test_a_team_stage_in_actions_mode_says_where_its_members_decide(
+    token_services: Services, world: h.GitHubWorld, tmp_path: Path
+) -> None:
+    """Actions mode cannot read team membership, and the API takes none a bot token asserts:
+    a team's member is told where to decide instead (stage and teams named), not refused as
+    if they were no member; a stage's named person still decides from the thread."""
+    services = token_services
+    document = gated_item()
+    document["approvals"][0]["users"] = ["lead@users.noreply.github.com"]
+    await store_item(services, document)
+    item, _ = await services.catalog.current(h.ITEM_ID)
+    form = forms.issue_form(item)
+    body = render_issue_body(form, {"instanceName": "orders-db", "size": [1], "backups": [True]})
+    talk = world.talk
+    talk.actor = actions.ACTIONS_BOT
+    talk.add_issue(h.REPO, NUMBER, title=form["title"], body=body, user=AUTHOR,
+                   labels=form["labels"])  # fmt: skip
+    event = h.payload("issues.opened")
+    event["issue"].update(number=NUMBER, title=form["title"], body=body)
+    event["issue"]["labels"] = [{**event["issue"]["labels"][0], "name": n} for n in form["labels"]]
+    env = await actions.bot_env(services, world, "issues", actions.record(tmp_path, event))
+    await actions.run(services, world, env)
+    request_id = await only_request(services)
+
+    async def comment(text: str, login: str) -> str:
+        created = h.payload("issue_comment.created")
+        created["issue"]["number"] = NUMBER
+        created["comment"].update(
+            body=text, id=talk.add_comment(h.REPO, NUMBER, text, user=login).id
+        )
+        created["comment"]["user"]["login"] = login
+        path = actions.record(tmp_path, created)
+        await actions.run(
+            services,
+            world,
+            {**env, "GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(path)},
+        )
+        return talk.bot_comments(h.REPO, NUMBER)[-1].body
+
+    reply = await comment("/approve", "sec-sam")  # a member of acme/security
+    assert "not recorded, @sec-sam: stage `security-review` is decided by members of" in reply
+    assert "`acme/security`" in reply
+    assert f"pao requests approve {request_id}" in reply
+    assert "@acme/security" not in reply.replace("`acme/security`", "")  # named, not paged
+    assert (await request_row(services, request_id))["status"] == "awaiting_approval"
+    own = await comment("/approve", AUTHOR)  # the requester: separation of duties says it
+    assert "separation of duties" in own
+    assert "pao requests approve" not in own
+    assert "✅ approved by @lead" in await comment("/approve", "lead")
+    assert (await request_row(services, request_id))["status"] == "queued"
+
+
+async def test_actions_mode_refresh_asks_the_next_stage_once_and_closes_a_rejected_issue(
+    token_services: Services, world: h.GitHubWorld, tmp_path: Path
+) -> None:
+    """The scheduled refresh does in Actions mode what ``notify`` does in App mode: a later
+    stage asked in a new comment (once, however often it runs), a rejected issue told why,
+    labelled ``pao:rejected`` and closed as not planned."""
+    services = token_services
+    document = h.database_item()
+    document["approvals"] = [
+        {"name": "lead", "users": ["lead@users.noreply.github.com"]},
+        {"name": "dba", "users": ["dba-dan@users.noreply.github.com"]},
+    ]
+    await store_item(services, document)
+    item, _ = await services.catalog.current(h.ITEM_ID)
+    form = forms.issue_form(item)
+    body = render_issue_body(form, {"instanceName": "orders-db", "size": [1], "backups": [True]})
+    talk = world.talk
+    talk.actor = actions.ACTIONS_BOT
+    talk.add_issue(h.REPO, NUMBER, title=form["title"], body=body, user=AUTHOR,
+                   labels=form["labels"])  # fmt: skip
+    event = h.payload("issues.opened")
+    event["issue"].update(number=NUMBER, title=form["title"], body=body)
+    event["issue"]["labels"] = [{**event["issue"]["labels"][0], "name": n} for n in form["labels"]]
+    env = await actions.bot_env(services, world, "issues", actions.record(tmp_path, event))
+    await actions.run(services, world, env)
+    request_id = await only_request(services)
+    refresh = {
+        **actions.env_for(world, "schedule", actions.record(tmp_path, {})),
+        "GITHUB_REPOSITORY": h.REPO,
+        "PAO_API_TOKEN": env["PAO_API_TOKEN"],
+    }
+
+    async def comment(text: str, login: str) -> None:
+        created = h.payload("issue_comment.created")
+        created["issue"]["number"] = NUMBER
+        created["comment"].update(
+            body=text, id=talk.add_comment(h.REPO, NUMBER, text, user=login).id
+        )
+        created["comment"]["user"]["login"] = login
+        path = actions.record(tmp_path, created)
+        await actions.run(
+            services,
+            world,
+            {**env, "GITHUB_EVENT_NAME": "issue_comment", "GITHUB_EVENT_PATH": str(path)},
+        )
+
+    def asked(login: str) -> list[str]:
+        posted = world.gh.seen(f"/repos/{h.REPO}/issues/{NUMBER}/comments", "POST")
+        return [str(r.json()["body"]) for r in posted if f"@{login}" in r.json()["body"]]
+
+    assert len(asked("lead")) == 1  # the status comment, when posted
+    await comment("/approve", "lead")
+    for _ in range(2):
+        await actions.run(services, world, refresh)
+    [ask] = [b for b in asked("dba-dan") if "pao:status" not in b]
+    assert "stage `dba`" in ask
+    assert len(asked("dba-dan")) == 1
+
+    await comment("/reject not this quarter", "dba-dan")
+    for _ in range(2):
+        await actions.run(services, world, refresh)
+    issue = talk.issues[(h.REPO, NUMBER)]
+    assert (issue.state, issue.state_reason) == ("closed", "not_planned")
+    assert "pao:rejected" in issue.labels
+    [told] = [c.body for c in talk.bot_comments(h.REPO, NUMBER) if "pao:rejected" in c.body]
+    assert f"PAO request `{request_id}` was **rejected**" in told
+    assert "not this quarter" in told

@@ -24,7 +24,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from orchestrator.cli import build_parser
-from orchestrator.engine.commands import run_queues_create_command, run_worker_command
 from orchestrator.engine.metrics import EngineMetrics
 from orchestrator.engine.outbox import prune_outbox
 from orchestrator.engine.sqs.client import SqsPolicy, queue_name, sqs_client
@@ -32,9 +31,10 @@ from orchestrator.engine.sqs.provisioning import ensure_queues
 from orchestrator.engine.sqs.queue import SqsQueue
 from orchestrator.engine.sqs.relay import OutboxRelay
 from orchestrator.engine.sqs.stats import SqsQueueStats
-from orchestrator.identity.maintenance import run_maintenance_command
+from orchestrator.maintenance_cli import run_maintenance_command
 from orchestrator.services import Services
 from orchestrator.settings import EngineSettings, Settings
+from orchestrator.worker_cli import run_queues_create_command, run_worker_command
 from tests.integration import test_engine_runner as runner
 from tests.integration.api_fixtures import app_client
 from tests.integration.sqs_harness import (

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -224,7 +226,7 @@ async def test_behind_api_gateway_the_page_shows_the_gateway_identity(database_u
         async with app_client(services) as client:
             page = await client.get("/portal/")
             assert page.status_code == 401
-            assert "PAO_AUTH_IAM_SOURCE=gateway" in page.text
+            assert "PAO_IAM_SOURCE=gateway" in page.text
     finally:
         await services.close()
 
@@ -277,3 +279,152 @@ async def test_a_session_ends_on_logout_and_with_its_token(token_services: Servi
         ended = await client.get("/portal/requests")
         assert ended.status_code == 303
         assert ended.headers["location"].startswith("/portal/login?next=/portal/requests")
+
+
+# -- approval gates (issue 21) in the portal ------------------------------------------------
+
+DNS_PUBLIC = {
+    "f.zone": "example.com",
+    "f.recordName": "api.payments",
+    "f.recordType": "A",
+    "f.ipAddresses": "203.0.113.10",
+}
+
+
+@asynccontextmanager
+async def signed_in(services: Services, token: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser-like client with a portal session for ``token``."""
+    async with app_client(services) as client:
+        login = await client.get("/portal/login")
+        answer = await client.post(
+            "/portal/login", data={"_csrf_token": csrf_of(login), "token": token}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+async def submit_dns(client: httpx.AsyncClient) -> str:
+    form = await client.get("/portal/items/dns-record/request")
+    answer = await client.post(
+        "/portal/items/dns-record/request", data={"_csrf_token": csrf_of(form), **DNS_PUBLIC}
+    )
+    assert answer.status_code == 303, answer.text
+    return str(answer.headers["location"])
+
+
+async def test_a_gated_request_is_approved_in_the_portal(token_services: Services) -> None:
+    services = token_services
+    ana = await issue_token(services.db, "ana@example.com", "payments")
+    nora = await issue_token(services.db, "nora@example.com", "network")
+    ben = await issue_token(services.db, "ben@example.com", "growth")
+    async with signed_in(services, ana) as requester:
+        form = await requester.get("/portal/items/dns-record/request")
+        assert "network-review" in form.text
+        assert "team network" in form.text
+        preview = await requester.post(
+            "/portal/items/dns-record/preview",
+            data={"_csrf_token": csrf_of(form), **DNS_PUBLIC},
+            headers={"HX-Request": "true"},
+        )
+        assert "Who must approve" in preview.text
+        assert re.search(r"network-review</strong>:\s*1 approval from team network", preview.text)
+        internal = await requester.post(
+            "/portal/items/dns-record/preview",
+            data={"_csrf_token": csrf_of(form), **DNS_PUBLIC, "f.zone": "example.internal"},
+            headers={"HX-Request": "true"},
+        )
+        assert "No approval is needed for this request" in internal.text
+        page = await submit_dns(requester)
+        request_id = uuid.UUID(page.rsplit("/", 1)[1])
+        shown = await requester.get(page)
+        assert "awaiting_approval" in shown.text
+        assert "Remaining: 1 more approval from team network" in shown.text
+        assert 'id="own-request"' in shown.text
+        assert 'id="decide-approve"' not in shown.text  # the requester may not decide
+        own = await requester.post(page + "/approve", data={"_csrf_token": csrf_of(shown)})
+        assert own.status_code == 403  # separation of duties, the core's message announced
+        assert 'role="alert"' in own.text
+        assert "requester" in own.text
+    row = await services.requests.get_row(request_id)
+    assert row["source"] == "portal"
+    assert row["status"] == "awaiting_approval"
+    async with services.db.connection() as conn:
+        audit = await (
+            await conn.execute(
+                "SELECT DISTINCT source FROM audit_logs WHERE table_name = 'requests' "
+                "AND row_id = %s",
+                [str(request_id)],
+            )
+        ).fetchall()
+    assert [a["source"] for a in audit] == ["portal"]
+
+    async with signed_in(services, ben) as stranger:  # neither reader nor approver
+        catalog = await stranger.get("/portal/")
+        assert (await stranger.get(page)).status_code == 404
+        refused = await stranger.post(page + "/approve", data={"_csrf_token": csrf_of(catalog)})
+        assert refused.status_code == 404
+        inbox = await stranger.get("/portal/approvals")
+        assert page not in inbox.text
+        assert 'id="inbox-empty"' in inbox.text
+
+    async with signed_in(services, nora) as approver:
+        inbox = await approver.get("/portal/approvals")
+        assert f'href="{page}"' in inbox.text
+        assert "ana@example.com" in inbox.text
+        assert "network-review" in inbox.text
+        shown = await approver.get(page)  # another team's request, readable by its approver
+        assert shown.status_code == 200
+        assert 'id="decide-approve"' in shown.text
+        message = re.search(r'data-required-message="([^"]+)"', shown.text)
+        assert message
+        forged = await approver.post(page + "/approve", data={})  # no CSRF token
+        assert forged.status_code == 403
+        assert (await services.requests.get_row(request_id))["status"] == "awaiting_approval"
+        no_reason = await approver.post(
+            page + "/reject", data={"_csrf_token": csrf_of(shown), "reason": "  "}
+        )
+        assert no_reason.status_code == 422
+        # the page's own check says what the server says
+        assert re.search(r'id="err-reject"[^>]*>' + re.escape(message.group(1)), no_reason.text)
+        approved = await approver.post(
+            page + "/approve", data={"_csrf_token": csrf_of(shown), "comment": "looks fine"}
+        )
+        assert approved.status_code == 303
+        assert approved.headers["location"] == page + "?done=approved"
+        after = await approver.get(approved.headers["location"])
+        assert "the request goes ahead" in after.text
+        assert "Approved by" in after.text
+        assert "nora@example.com" in after.text
+        assert (await services.requests.get_row(request_id))["status"] == "queued"
+        again = await approver.post(page + "/approve", data={"_csrf_token": csrf_of(shown)})
+        assert again.headers["location"] == page + "?done=repeat"
+        late = await approver.post(
+            page + "/reject", data={"_csrf_token": csrf_of(shown), "reason": "changed my mind"}
+        )
+        assert late.status_code == 409  # not awaiting approval any more
+        assert 'role="alert"' in late.text
+        assert (await approver.get("/portal/approvals")).text.count(page) == 0
+
+
+async def test_a_rejection_in_place_with_htmx(token_services: Services) -> None:
+    services = token_services
+    ana = await issue_token(services.db, "ana@example.com", "payments")
+    nora = await issue_token(services.db, "nora@example.com", "network")
+    async with signed_in(services, ana) as requester:
+        page = await submit_dns(requester)
+    async with signed_in(services, nora) as approver:
+        shown = await approver.get(page)
+        headers = {"HX-Request": "true", "X-CSRF-Token": csrf_of(shown)}
+        refused = await approver.post(page + "/reject", data={"reason": ""}, headers=headers)
+        assert refused.status_code == 200  # htmx swaps 2xx only: the refusal is in the panel
+        assert 'role="alert"' in refused.text
+        assert "<html" not in refused.text
+        done = await approver.post(
+            page + "/reject", data={"reason": "use the internal zone"}, headers=headers
+        )
+        assert done.status_code == 200
+        assert "status-rejected" in done.text
+        assert "use the internal zone" in done.text
+        assert 'id="decide-approve"' not in done.text
+    request_id = uuid.UUID(page.rsplit("/", 1)[1])
+    assert (await services.requests.get_row(request_id))["status"] == "rejected"

@@ -19,7 +19,7 @@ from orchestrator.approvals.policy import (
     evaluate,
     qualifies,
 )
-from orchestrator.approvals.stages import ApprovalStage
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.identity.principal import Principal
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)

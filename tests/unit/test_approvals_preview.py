@@ -7,7 +7,7 @@ import json
 
 from orchestrator.approvals.policy import Approver, Decision, RequestFacts, evaluate
 from orchestrator.approvals.preview import describe, render_markdown
-from orchestrator.approvals.stages import ApprovalStage
+from orchestrator.catalog.approval_stages import ApprovalStage
 
 T0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
 REQUESTER = Approver("rita@example.com", ("payments",))

@@ -9,13 +9,22 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import TeamLookup, mentions, preview_gate, remaining, status_body
-from bot.comments import notes_of
+from bot.approvals import (
+    TeamLookup,
+    announce_stage,
+    announcement,
+    mentions,
+    preview_gate,
+    remaining,
+    status_body,
+    team_stage_elsewhere,
+)
+from bot.comments import notes_of, unmention
 from bot.slash_commands import GATE_DECISIONS, parse_commands
 from bot.slash_runner import DecisionRefused, GateOutcome, LinkedRequest, gate_decision
 from orchestrator.approvals.policy import Approver, Decision, RequestFacts, evaluate
 from orchestrator.approvals.preview import describe
-from orchestrator.approvals.stages import ApprovalStage
+from orchestrator.catalog.approval_stages import ApprovalStage
 from orchestrator.catalog.models import CatalogItem
 from tests.integration.bot_harness import database_item
 
@@ -104,7 +113,7 @@ def test_the_status_comment_lists_the_gate_and_mentions_the_approvers_while_wait
     waiting = gate(approval("sam"))
     body = status_body(detail("awaiting_approval"), waiting, path=None, org="acme", notes=["x | y"])
     assert "| security | team security (not the requester) | 2 | ⏳ waiting (1 of 2: sam) |" in body
-    assert "| owners | team other-org/dba, @lead, ann@example.com" in body
+    assert "| owners | team other-org/dba, `@lead`, ann@example.com" in body  # listed, not paged
     assert "🔔 Approval requested from @acme/security." in body
     assert notes_of(body) == ["x | y"]  # kept for the next update
     done = gate(approval("sam"), approval("sue"), approval("lee", "owners"))
@@ -180,3 +189,69 @@ def test_the_preview_gate_skips_a_stage_whose_condition_is_false() -> None:
         preview_gate(CatalogItem.model_validate(database_item()), {}, requester="r", source="x")
         is None
     )
+
+
+def test_notes_and_the_gate_table_name_people_without_paging_them() -> None:
+    body = status_body(
+        detail("awaiting_approval"),
+        gate(),
+        path=None,
+        org="acme",
+        notes=["The approving review by @sec-old was given on an earlier push"],
+    )
+    assert "The approving review by `@sec-old` was given" in body
+    live = body.replace("`@", "")
+    assert [w for w in live.split() if w.startswith("@")] == ["@acme/security."]  # one line asks
+    assert unmention("@a, team @o/t-1, x@example.com, `@b`") == (
+        "`@a`, team `@o/t-1`, x@example.com, `@b`"
+    )
+
+
+class Thread:
+    """Stands in for a thread's comments: what the bot posted, found by marker."""
+
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+
+    async def find_comment(
+        self, repo: str, number: int, marker: str, author: str
+    ) -> dict[str, Any] | None:
+        return next(({"body": b} for b in self.posted if marker in b), None)
+
+    async def create_comment(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        self.posted.append(body)
+        return {"id": len(self.posted), "body": body}
+
+
+async def test_a_later_stage_is_announced_once_per_revision() -> None:
+    first = gate()
+    assert announcement(detail("queued"), first, org="acme") is None  # nobody to ask
+    thread: Any = Thread()
+    thread.posted.append(status_body(detail("awaiting_approval"), first, path=None, org="acme"))
+    asked = await announce_stage(
+        thread, "acme/x", 1, detail("awaiting_approval"), first, author="b"
+    )
+    assert not asked  # the status comment, when posted, asked the first stage
+    second = gate(approval("sam"), approval("sue"))
+    for _ in range(2):  # a redelivered notify job posts nothing more
+        await announce_stage(thread, "acme/x", 1, detail("awaiting_approval"), second, author="b")
+    [ask] = thread.posted[1:]
+    assert "stage=owners revision=r1" in ask.partition("\n")[0]
+    assert "@other-org/dba, @lead" in ask
+    assert "@acme/security" not in ask
+
+
+def test_a_team_stage_in_actions_mode_names_where_its_members_decide() -> None:
+    text = team_stage_elsewhere(gate(), org="acme", request_id="R")
+    assert text is not None
+    assert "stage `security` is decided by members of `acme/security`" in text
+    assert "pao requests approve R" in text
+    users_only = describe(
+        evaluate(
+            [ApprovalStage.model_validate({"name": "lead", "users": ["@lead"]})],
+            RequestFacts(REQUESTER, "r1", {"fields": {}}, started_at=T0),
+            (),
+            now=T0,
+        )
+    )
+    assert team_stage_elsewhere(users_only, org="acme", request_id="R") is None

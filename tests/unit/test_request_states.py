@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from orchestrator.engine.escalation import safe_error
+from orchestrator.engine.states import allowed, refusal, ticket_state
 from orchestrator.requests.escalations import escalation_view
-from orchestrator.requests.states import allowed, refusal, ticket_state
 
 
 def escalated(state: str | None, ticket: str | None = None, **extra: Any) -> dict[str, Any]:

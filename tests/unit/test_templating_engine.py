@@ -13,6 +13,7 @@ from orchestrator.catalog.models import CatalogItem
 from orchestrator.catalog.validator import CatalogReport, CatalogValidator, discover
 from orchestrator.forms import apply_defaults
 from orchestrator.template_syntax.references import scan
+from orchestrator.template_syntax.translate import translate
 from orchestrator.templating.analysis import template_sites
 from orchestrator.templating.context import (
     RequestInfo,
@@ -29,7 +30,6 @@ from orchestrator.templating.errors import (
 )
 from orchestrator.templating.limits import Runtime
 from orchestrator.templating.playground import placeholder_outputs
-from orchestrator.templating.translate import translate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 11, 28, 9, 30, 15, tzinfo=dt.UTC)

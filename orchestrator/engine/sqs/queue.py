@@ -274,6 +274,11 @@ class SqsQueue:
                 await self._forget(self.queue_url, delivery.receipt_handle)
         return completed
 
+    def completed_by_step(self, job: Job) -> None:
+        """Nothing to skip: the worker's ``complete`` after the handler still deletes the
+        message (it reads the row, finds it done and forgets the delivery)."""
+        del job
+
     async def still_held(self, job: Job, conn: Connection | None = None) -> bool:
         """Whether this delivery still holds the job's lease (as PgQueue.still_held)."""
         params = {"id": job.id, "worker_id": job.locked_by, "receives": job.receives}

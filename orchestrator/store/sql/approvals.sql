@@ -79,22 +79,6 @@ WHERE a.outcome = 'pending' AND a.expires_at IS NOT NULL AND a.expires_at < %(no
 ORDER BY a.expires_at
 LIMIT %(limit)s;
 
--- name: approvals_end_request
--- The gate ended without a yes (rejected, or its current stage expired): the request becomes
--- `rejected` (terminal) with why in error_context, its actions (none ever ran) cancelled and
--- its secrets forgotten. No row: the request was not awaiting approval any more.
-WITH ended AS (
-    UPDATE requests SET status = 'rejected', error_context = %(context)s
-    WHERE id = %(id)s AND status = 'awaiting_approval'
-    RETURNING *
-), cancelled AS (
-    UPDATE request_actions SET status = 'cancelled'
-    WHERE request_id IN (SELECT id FROM ended) AND status IN ('pending', 'retrying')
-), forgotten AS (
-    DELETE FROM request_secrets WHERE request_id IN (SELECT id FROM ended)
-)
-SELECT * FROM ended;
-
 -- name: approvals_revise_request
 -- A changed request while it waits for approval: its new (masked) fields; the caller restarts
 -- the round for the new revision. No row: the request is not awaiting approval.
@@ -105,3 +89,8 @@ RETURNING *;
 -- name: approvals_item_source_path
 -- Where the item version a request resolves to came from (its CODEOWNERS apply).
 SELECT source_path FROM catalog_item_versions WHERE id = %(version_id)s;
+
+-- name: approvals_inbox_fields
+-- The fields of requests in an approver's inbox (stored masked: secrets are never in them), so
+-- the inbox shows what each decision is about.
+SELECT id, fields FROM requests WHERE id = ANY(%(ids)s::uuid[]);

@@ -313,3 +313,49 @@ WITH aborted AS (
 )
 SELECT aborted.*, ARRAY(SELECT action_id FROM in_flight ORDER BY position) AS in_flight
 FROM aborted;
+
+
+-- name: engine_queue_request
+-- A request moves to the queue (from from_statuses: just submitted, or its approval gate's
+-- last stage passed); the caller enqueues its first job in the same transaction. No row: the
+-- request was not in one of those states.
+UPDATE requests SET status = 'queued'
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: engine_hold_for_secret
+-- Nothing runs until the requester supplies the item's secret through the API (a request from
+-- GitHub never carries one). No row: the request was not in one of from_statuses.
+UPDATE requests SET status = 'awaiting_secret'
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: engine_hold_for_approval
+-- Nothing runs until the item's approval gate passes (no job is enqueued). No row: the
+-- request was not in one of from_statuses.
+UPDATE requests SET status = 'awaiting_approval'
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: engine_release_secrets
+-- The requester supplied the secrets it waited for: masked markers merged into its fields, and
+-- on to the queue. No row: the request was not in one of from_statuses.
+UPDATE requests SET fields = fields || %(masked)s, status = 'queued'
+WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+RETURNING *;
+
+-- name: engine_reject_request
+-- The approval gate ended without a yes (rejected, or its current stage expired): `rejected`
+-- (terminal) with why in error_context, its actions (none ever ran) cancelled and its secrets
+-- forgotten. No row: the request was not in one of from_statuses.
+WITH ended AS (
+    UPDATE requests SET status = 'rejected', error_context = %(context)s
+    WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
+    RETURNING *
+), cancelled AS (
+    UPDATE request_actions SET status = 'cancelled'
+    WHERE request_id IN (SELECT id FROM ended) AND status IN ('pending', 'retrying')
+), forgotten AS (
+    DELETE FROM request_secrets WHERE request_id IN (SELECT id FROM ended)
+)
+SELECT * FROM ended;

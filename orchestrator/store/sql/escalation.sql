@@ -1,6 +1,6 @@
 -- Escalations (orchestrator/requests/service.py, orchestrator/engine/escalation.py): the
 -- request's move to `escalated` and its manual-support ticket's state. Every statement is
--- guarded by the states it moves from (orchestrator/requests/states.py), so a decision and a
+-- guarded by the states it moves from (orchestrator/engine/states.py), so a decision and a
 -- ticket job racing each other cannot both win. A NULL ticket state (rows written without it)
 -- reads as ``states.ticket_state`` reads it: `created` with a ticket, else `failed`.
 

@@ -11,27 +11,6 @@ RETURNING *;
 INSERT INTO request_actions (request_id, position, action_id, action_type, max_attempts)
 VALUES (%(request_id)s, %(position)s, %(action_id)s, %(action_type)s, %(max_attempts)s);
 
--- name: set_request_status
--- Moves a request only from one of the expected states: the check and the change are atomic.
-UPDATE requests SET status = %(status)s
-WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
-RETURNING *;
-
--- name: abort_request
--- A ticket still being opened for an escalation is withdrawn with it.
-UPDATE requests
-SET status = 'aborted', abort_reason = %(reason)s, aborted_at = now(),
-    escalation_state = CASE WHEN escalation_state = ANY(%(withdrawn_tickets)s) THEN 'cancelled'
-                            ELSE escalation_state END,
-    escalation_next_attempt_at = NULL
-WHERE id = %(id)s AND status = ANY(%(from_statuses)s)
-RETURNING *;
-
--- name: cancel_pending_actions
-UPDATE request_actions SET status = 'cancelled'
-WHERE request_id = %(request_id)s AND status IN ('pending', 'retrying', 'in_progress')
-RETURNING action_id;
-
 -- name: get_request
 SELECT * FROM requests WHERE id = %(id)s;
 
@@ -102,6 +81,3 @@ RETURNING id;
 
 -- name: insert_request_secrets
 INSERT INTO request_secrets (request_id, fields) VALUES (%(request_id)s, %(fields)s);
-
--- name: delete_request_secrets
-DELETE FROM request_secrets WHERE request_id = %(request_id)s;

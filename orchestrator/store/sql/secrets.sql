@@ -4,9 +4,3 @@
 -- The secret values of a request, added to any it already holds.
 INSERT INTO request_secrets (request_id, fields) VALUES (%(request_id)s, %(fields)s)
 ON CONFLICT (request_id) DO UPDATE SET fields = request_secrets.fields || EXCLUDED.fields;
-
--- name: secrets_release
--- The request has every secret it needs: masked markers in its fields, and on to the queue.
-UPDATE requests SET fields = fields || %(masked)s, status = 'queued'
-WHERE id = %(id)s AND status = 'awaiting_secret'
-RETURNING *;

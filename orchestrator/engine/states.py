@@ -1,7 +1,9 @@
 """The request state machine: which decisions are allowed from which state.
 
-One place for every transition, so the service's checks, the SQL guards (their
-``from_statuses`` / ``from_tickets`` parameters come from here) and the error messages agree.
+One place for every transition's from-states, so the service's checks, the SQL guards of
+``orchestrator.engine.transitions`` (their ``from_statuses`` / ``from_tickets`` parameters come
+from here) and the error messages agree. It lives in the engine package, next to the
+transitions that enforce it, so the engine depends on no request or approval module.
 
 A request from GitHub whose item needs a secret for the values given (a password field shown
 and required) starts in ``awaiting_secret`` instead of ``queued``: issues and pull requests are
@@ -63,6 +65,11 @@ ALLOWED_FROM: Final[dict[str, frozenset[str]]] = {
     ),
     "escalate": frozenset({"failed", "escalated"}),
     "supply_secret": frozenset({"awaiting_secret"}),  # then: queued
+    # the submission's own outcome (``orchestrator.requests.service``): the request just
+    # inserted (``submitted``) is queued, waits for its secret, or waits for approval
+    "queue": frozenset({"submitted"}),
+    "hold_for_secret": frozenset({"submitted"}),
+    "hold_for_approval": frozenset({"submitted"}),
     # an approver's decision (the gate's own rules say who): the last approval queues the
     # request (or awaits its secret), a rejection or expiry ends it as ``rejected``
     "approve": frozenset({"awaiting_approval"}),

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.template_syntax.errors import TemplateSyntaxRenderError
 from orchestrator.template_syntax.references import (
     FILTERS,
     FUNCTIONS,
@@ -24,7 +25,6 @@ from orchestrator.template_syntax.references import (
     TemplateSyntaxError,
     scan,
 )
-from orchestrator.templating.errors import TemplateSyntaxRenderError
 
 # (minimum, maximum) positional arguments, not counting the filtered value.
 FUNCTION_ARITY: dict[str, tuple[int, int]] = {

@@ -1,5 +1,9 @@
 """Located checks of an item's ``approvals`` that the JSON Schema cannot express.
 
+The catalog owns its contract (``approval_stages``) and these checks; the approval runtime
+(``orchestrator.approvals``) depends on the catalog, never the reverse. A stage's ``when`` is
+checked against the template grammar (``orchestrator.template_syntax``), not rendered.
+
 Called once per schema-valid item by the catalog's ``ItemChecker`` (``check_approvals``), so a
 gate nobody can pass, or a condition that cannot be read, fails the catalog's CI with the file,
 line and JSON pointer, not a request weeks later. Codes:
@@ -18,7 +22,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.approvals.conditions import as_template, condition_problem
+from orchestrator.template_syntax.errors import TemplateSyntaxRenderError
+from orchestrator.template_syntax.translate import translate
 
 if TYPE_CHECKING:
     from orchestrator.catalog.semantics import ItemChecker
@@ -27,6 +32,26 @@ _SLUG = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_])?"
 TEAM = re.compile(rf"^{_SLUG}(?:/{_SLUG})?$")
 LOGIN = re.compile(r"^@[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def as_template(when: str) -> str:
+    """The condition as a template of exactly one expression block."""
+    text = when.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        return text
+    return "{{" + text + "}}"
+
+
+def condition_problem(when: str) -> str | None:
+    """Why ``when`` is not one well-formed expression, or None (static: nothing is evaluated)."""
+    template = as_template(when)
+    try:
+        translation = translate(template)
+    except TemplateSyntaxRenderError as exc:
+        return exc.message
+    if translation.raw_expression is None:
+        return "a condition must be one expression, e.g. fields.environment == 'prod'"
+    return None
 
 
 def team_problem(team: str) -> str | None:

@@ -1,4 +1,5 @@
-"""`pao tokens create|list|revoke`: API tokens for PAO_AUTH_MODE=token.
+"""`pao tokens create|list|revoke`: API tokens for PAO_AUTH_MODE=token (the identity package
+stores them; this command module sits above it and the access rules, so identity stays low).
 
 Run by an admin with database access (DATABASE_URL, or the embedded PostgreSQL). The token is
 printed once on stdout; only its SHA-256 hash is stored. Every change is an audit row with the

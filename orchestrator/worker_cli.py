@@ -1,6 +1,10 @@
 """`pao worker`: the engine's background work (chain runner, status poller, escalations,
 notifications, the faces' jobs) in its own process, for production; and `pao queues create`,
-which creates the SQS backend's queues (also `pao worker --create-queues`, before it runs)."""
+which creates the SQS backend's queues (also `pao worker --create-queues`, before it runs).
+
+A command module above the engine: it opens the services (``orchestrator.services``, the
+composition root, which imports the request and approval services that use the engine) and
+builds the engine's ``WorkerPool`` from them."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ approvals:
     allowRequester: false               # separation of duties (default)
 ```
 
-Stages run in order. The model holds what the schema accepted; ``catalog_checks`` says, with a
+Stages run in order. The model holds what the schema accepted; ``approval_checks`` says, with a
 location, what the schema cannot (duplicate names, team formats, counts nobody can reach,
 conditions).
 """
