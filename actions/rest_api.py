@@ -26,6 +26,10 @@ from the final status document.
 
 Secret values never appear in ``Failed.error`` or in ``details``: every text that leaves this
 module passes through ``_redact`` with the secrets used for the call.
+
+About 620 lines: the call, its asynchronous polling, the outputs' extraction and the
+redaction share one call's state (URL, secrets used, attempt); split, each part would need it
+passed around.
 """
 
 from __future__ import annotations

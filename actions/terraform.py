@@ -31,6 +31,10 @@ passes through ``_redact``.
 Variables: strings are sent as they are (``hcl: false``); numbers and booleans JSON-encoded
 (``hcl: false``, Terraform converts them); lists and maps JSON-encoded with ``hcl: true``, since
 JSON is valid HCL expression syntax and a non-HCL string could not become a list or map.
+
+About 620 lines: one product's call sequence (workspace, variables, configuration version,
+run, apply, polling) kept in one place so a run can be followed from start to end; the run
+statuses' classification is apart, in ``terraform_runs``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,6 @@ def create_app(
     metrics = Metrics()
     sqs_stats = None
     if settings.engine.queue_backend == "sqs":  # /metrics reports SQS's own counts too
-        from orchestrator.engine.sqs.relay import run_delivery
         from orchestrator.engine.sqs.stats import SqsQueueStats
 
         sqs_stats = SqsQueueStats.from_settings(settings.engine)
@@ -66,7 +65,7 @@ def create_app(
         if background is None:  # no worker pool in this process: it relays its own outbox
 
             async def relay_only(opened: Services, _: Metrics, stop: asyncio.Event) -> None:
-                await run_delivery(opened.db, settings.engine, stop)
+                await opened.deliver_outbox(stop)
 
             background = relay_only
 

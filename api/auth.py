@@ -60,7 +60,6 @@ from orchestrator.access import (
 from orchestrator.approvals.readers import readable_request
 from orchestrator.errors import NotFound
 from orchestrator.identity.aws_iam import (
-    DatabaseLedger,
     IamError,
     StsUnavailable,
     StsVerifier,
@@ -69,7 +68,6 @@ from orchestrator.identity.aws_iam import (
     principal_for,
 )
 from orchestrator.identity.principal import Principal
-from orchestrator.identity.tokens import TokenStore
 from orchestrator.observability import bind
 from orchestrator.requests.secrets import GITHUB_SOURCES
 from orchestrator.requests.service import RequestDraft
@@ -218,7 +216,7 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException(
                 "authentication required: send 'Authorization: Bearer <token>'", headers=CHALLENGE
             )
-        principal = await TokenStore(services.db).authenticate(credentials.strip())
+        principal = await services.tokens.authenticate(credentials.strip())
         if principal is None:
             raise NotAuthorizedException(
                 "the token is unknown, expired or revoked",
@@ -315,7 +313,7 @@ def _sts_verifier(
     if not isinstance(verifier, StsVerifier):
         auth = services.settings.auth
         verifier = StsVerifier(
-            auth.sts_endpoint_url, auth.iam_server_id, ledger=DatabaseLedger(services.db)
+            auth.sts_endpoint_url, auth.iam_server_id, ledger=services.signature_ledger
         )
         state["sts_verifier"] = verifier
     return verifier

@@ -4,6 +4,9 @@ false`` where unknown fields are refused, and deprecated aliases.
 
 Responses are converted from the core's views with ``msgspec.convert``: a view that drifts from
 its documented model fails loudly in the tests instead of silently breaking generated clients.
+
+About 980 lines: every typed schema of the REST API in one module, so the OpenAPI document's
+components have one home and a drift between a view and its model is found in one place.
 """
 
 from __future__ import annotations

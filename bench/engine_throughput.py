@@ -14,7 +14,8 @@ RestApiExecutor) until every request is completed. Reports:
   same concurrency (the external work alone); the ratio says what the engine adds.
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgresql://postgres@127.0.0.1:5432/postgres; a
-scratch database pao_bench_engine is created there).
+scratch database pao_bench_engine is created there). BENCH_PROFILE=<path> writes a cProfile of
+the worker's run (wall clock, read with ``python3 -m pstats <path>``) to find where its time goes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import cProfile
 import json
 import os
 import statistics
@@ -176,11 +178,19 @@ async def run(database_url: str, target_url: str, requests: int, concurrency: in
                     return
                 await asyncio.sleep(0.05)
 
+        profile_path = os.environ.get("BENCH_PROFILE")
+        profiler = cProfile.Profile() if profile_path else None
         started = time.perf_counter()
         cpu_started = time.process_time()
+        if profiler is not None:
+            profiler.enable()
         await asyncio.gather(pool.run(stop), watch())
+        if profiler is not None:
+            profiler.disable()
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
+        if profiler is not None and profile_path:
+            profiler.dump_stats(profile_path)
         failed = await services.db.fetch_one(
             None, "SELECT count(*) AS n FROM request_actions WHERE attempts > 1"
         )

@@ -143,7 +143,7 @@ class LambdaRuntime:
     async def thaw(self) -> None:
         """At the start of an invocation: replace the pool's connections that died while the
         container was frozen."""
-        await self.services.db.check()
+        await self.services.check_connections()
 
     async def flush(self) -> int:
         """Send the outbox's due rows (the jobs this invocation enqueued); failures are logged

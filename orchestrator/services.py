@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -11,10 +12,15 @@ from orchestrator.cache import Cache, CacheStats, create_cache
 from orchestrator.catalog.codeowners import CodeOwners
 from orchestrator.catalog.service import CatalogService
 from orchestrator.catalog.sync import GitHubCatalogSync
+from orchestrator.catalog_history import CatalogHistory
+from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.github.deliveries import WebhookDeliveries
 from orchestrator.github.links import RequestLinks
 from orchestrator.identity.access_facts import AccessFacts
 from orchestrator.identity.audit_trail import AuditTrail
+from orchestrator.identity.aws_iam import DatabaseLedger
+from orchestrator.identity.tokens import TokenStore
+from orchestrator.requests.events import RequestEvents
 from orchestrator.requests.service import RequestService
 from orchestrator.settings import Settings
 from orchestrator.store.database import Database
@@ -40,6 +46,13 @@ class Services:
     webhook_deliveries: WebhookDeliveries = field(init=False)
     # Approval gates (issue 21): holds gated submissions, decides, expires; every face uses it.
     approval_gates: ApprovalGates = field(init=False)
+    events: RequestEvents = field(init=False)  # a request's live events (SSE in API and portal)
+    tokens: TokenStore = field(init=False)  # API tokens: issue, authenticate, revoke
+    # AWS STS tokens used once (``aws-iam`` mode): a replay is refused by every instance.
+    signature_ledger: DatabaseLedger = field(init=False)
+    catalog_history: CatalogHistory = field(init=False)  # an item's synced versions
+    # The jobs table seen as a queue, for its depth (``/metrics``); the workers build their own.
+    job_queue: PgQueue = field(init=False)
 
     def __post_init__(self) -> None:
         self.approval_gates = ApprovalGates(self.db, self.catalog, codeowners=self._codeowners)
@@ -48,6 +61,27 @@ class Services:
         self.audit_trail = AuditTrail(self.db)
         self.request_links = RequestLinks(self.db)
         self.webhook_deliveries = WebhookDeliveries(self.db)
+        self.events = RequestEvents(self.db)
+        self.tokens = TokenStore(self.db)
+        self.signature_ledger = DatabaseLedger(self.db)
+        self.catalog_history = CatalogHistory(self.db)
+        self.job_queue = PgQueue(self.db)
+
+    async def database_answers(self) -> bool:
+        """Whether PostgreSQL answers a query within two seconds (readiness)."""
+        return await self.db.ping()
+
+    async def check_connections(self) -> None:
+        """Replace the pool's idle connections that died meanwhile (a Lambda container thawed
+        after a freeze: the server or a NAT may have dropped them)."""
+        await self.db.check()
+
+    async def deliver_outbox(self, stop: asyncio.Event) -> None:
+        """Relay this process's outbox to SQS (with the reconciler and the dead-letter drain)
+        until ``stop`` is set: for a process that enqueues jobs but runs no worker pool."""
+        from orchestrator.engine.sqs.relay import run_delivery  # SQS backend only (boto3)
+
+        await run_delivery(self.db, self.settings.engine, stop)
 
     async def _codeowners(self) -> CodeOwners | None:
         """The synced catalog repository's CODEOWNERS (approvers of ``codeowners`` stages)."""

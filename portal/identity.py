@@ -4,10 +4,10 @@ A browser cannot send ``Authorization: Bearer`` on a link or a form, so the port
 auth mode onto what a browser can carry:
 
 - ``none``: the one local admin, as in the API (``pao serve`` binds loopback);
-- ``token``: a login page takes an API token once, checks it with the core's ``TokenStore``
-  and opens a server-side session; the browser holds only a random session id in a
-  ``Secure; HttpOnly; SameSite=Strict`` cookie, the server only the token's SHA-256 hash, so
-  every page re-checks the token (a revoked or expired token ends the session);
+- ``token``: a login page takes an API token once, checks it with the core's token store
+  (``services.tokens``) and opens a server-side session; the browser holds only a random
+  session id in a ``Secure; HttpOnly; SameSite=Strict`` cookie, the server only the token's
+  SHA-256 hash, so every page re-checks the token (a revoked or expired token ends the session);
 - ``aws-iam`` with ``PAO_IAM_SOURCE=gateway``: API Gateway's verified IAM identity of each
   call, mapped as the API maps it. With ``sts`` (a signed token per call) a browser has no
   way in: the pages say so.
@@ -26,7 +26,7 @@ from litestar.stores.memory import MemoryStore
 from api.auth import local_admin
 from orchestrator.identity.aws_iam import gateway_arn, parse_principals, principal_for
 from orchestrator.identity.principal import Principal
-from orchestrator.identity.tokens import TokenStore, hash_token
+from orchestrator.identity.tokens import hash_token
 from orchestrator.services import Services
 
 SESSION_COOKIE = "pao_session"
@@ -81,7 +81,7 @@ class Sessions:
 
 async def login(services: Services, sessions: Sessions, token: str) -> str | None:
     """A new session id for a live ``token``, or None when the token is not accepted."""
-    if await TokenStore(services.db).authenticate(token) is None:
+    if await services.tokens.authenticate(token) is None:
         return None
     return await sessions.open(token)
 
@@ -109,7 +109,7 @@ async def viewer_of(
     if not session_id:
         raise LoginRequired
     token_hash = await sessions.token_hash(session_id)
-    principal = await TokenStore(services.db).authenticate_hash(token_hash) if token_hash else None
+    principal = await services.tokens.authenticate_hash(token_hash) if token_hash else None
     if principal is None:
         raise LoginRequired
     return Viewer(principal, session=True)

@@ -24,7 +24,6 @@ from litestar.template.base import csrf_token
 
 from api.auth import policy_of, require_request
 from orchestrator.access import request_scope
-from orchestrator.catalog_history import item_versions
 from orchestrator.engine.dry_run import describe_plan, plan_refusals
 from orchestrator.engine.executor import Registry
 from orchestrator.engine.states import ALLOWED_FROM, TERMINAL, refusal
@@ -34,7 +33,7 @@ from orchestrator.forms import visibility
 from orchestrator.identity.principal import Principal
 from orchestrator.pagination import MAX_LIMIT
 from orchestrator.requests import submission
-from orchestrator.requests.events import RequestEvent, StreamTiming, follow
+from orchestrator.requests.events import RequestEvent, StreamTiming
 from orchestrator.requests.service import RequestDraft
 from orchestrator.services import Services
 from orchestrator.templating.playground import preview_variables
@@ -169,7 +168,7 @@ class PortalPages(Controller):
         self, request: Request[Any, Any, Any], services: Services, viewer: Viewer, item_id: str
     ) -> Response[str]:
         item, _ = await services.catalog.current(item_id)
-        versions = await item_versions(services.db, item_id)
+        versions = await services.catalog_history.item_versions(item_id)
         return html("item.html", base_context(viewer, request, item=item, versions=versions))
 
     # -- the request form -------------------------------------------------------------------
@@ -328,7 +327,9 @@ class PortalPages(Controller):
         """The API's live events of the request (``orchestrator.requests.events``), for the
         page's EventSource, authenticated by the portal session."""
         await require_visible(services, viewer.principal, request_id)
-        stream = follow(services.db, request_id, after_id=last_event_id or 0, timing=STREAM_TIMING)
+        stream = services.events.follow(
+            request_id, after_id=last_event_id or 0, timing=STREAM_TIMING
+        )
         return ServerSentEvent(_sse(stream), retry_duration=2000)
 
     @post("/requests/{request_id:uuid}/{decision:str}")

@@ -14,6 +14,10 @@ is a rehearsal.
     with sims.serve():
         env = {**os.environ, **sims.environment(os.environ)}
         template_environment = sims.template_environment()
+
+About 700 lines: each simulated system is a small subclass of its test fake adding what a
+rehearsal needs (the catalog's facts, a person's decision); they are composed by
+``Simulators``, and one file shows the whole rehearsal's wiring.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ rule, in which the approvers of any stage are readers.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import get, post
 from litestar.params import Parameter
@@ -55,23 +55,8 @@ async def approve(
     request_id: uuid.UUID,
     data: Approve | None = None,
 ) -> GateDecisionView:
-    await require_request(services, principal, request_id)
-    decided = await services.approval_gates.decide(
-        request_id,
-        principal,
-        "approve",
-        correlation_id=correlation_id,
-        source="api",
-        reason=data.comment if data else None,
-    )
-    return to_model(
-        {
-            "request": decided.request,
-            "approval": decided.gate,
-            "recorded": decided.recorded,
-            "outcome": decided.outcome,
-        },
-        GateDecisionView,
+    return await _decide(
+        services, principal, correlation_id, request_id, "approve", data.comment if data else None
     )
 
 
@@ -94,23 +79,8 @@ async def reject(
     request_id: uuid.UUID,
     data: Reject | None = None,
 ) -> GateDecisionView:
-    await require_request(services, principal, request_id)
-    decided = await services.approval_gates.decide(
-        request_id,
-        principal,
-        "reject",
-        correlation_id=correlation_id,
-        source="api",
-        reason=data.reason if data else None,
-    )
-    return to_model(
-        {
-            "request": decided.request,
-            "approval": decided.gate,
-            "recorded": decided.recorded,
-            "outcome": decided.outcome,
-        },
-        GateDecisionView,
+    return await _decide(
+        services, principal, correlation_id, request_id, "reject", data.reason if data else None
     )
 
 
@@ -128,3 +98,27 @@ async def reject(
 async def inbox(services: Services, principal: Principal, limit: Limit = 50) -> ApprovalInbox:
     entries = await inbox_entries(services.approval_gates, principal, limit=limit)
     return to_model({"items": entries}, ApprovalInbox)
+
+
+async def _decide(
+    services: Services,
+    principal: Principal,
+    correlation_id: str,
+    request_id: uuid.UUID,
+    verdict: Literal["approve", "reject"],
+    reason: str | None,
+) -> GateDecisionView:
+    """One decision through the core, for a caller who may see the request (404 otherwise)."""
+    await require_request(services, principal, request_id)
+    decided = await services.approval_gates.decide(
+        request_id, principal, verdict, correlation_id=correlation_id, source="api", reason=reason
+    )
+    return to_model(
+        {
+            "request": decided.request,
+            "approval": decided.gate,
+            "recorded": decided.recorded,
+            "outcome": decided.outcome,
+        },
+        GateDecisionView,
+    )

@@ -28,7 +28,7 @@ from orchestrator.errors import NotFound
 from orchestrator.identity.principal import Principal
 from orchestrator.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor, page
 from orchestrator.requests import submission
-from orchestrator.requests.events import RequestEvent, StreamTiming, follow
+from orchestrator.requests.events import RequestEvent, StreamTiming
 from orchestrator.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT)]
@@ -222,7 +222,9 @@ class RequestsController(Controller):
         last_event_id: LastEventId = None,
     ) -> ServerSentEvent:
         await require_request(services, principal, request_id)
-        stream = follow(services.db, request_id, after_id=last_event_id or 0, timing=STREAM_TIMING)
+        stream = services.events.follow(
+            request_id, after_id=last_event_id or 0, timing=STREAM_TIMING
+        )
         return ServerSentEvent(_sse(stream), retry_duration=RETRY_MS)
 
     @post(

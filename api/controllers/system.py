@@ -12,7 +12,6 @@ from api.auth import admin_only
 from api.metrics import Metrics
 from api.models import Liveness, Readiness, VersionInfo, to_model
 from orchestrator import __version__
-from orchestrator.engine.pg_queue import PgQueue
 from orchestrator.services import Services
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class SystemController(Controller):
         responses={503: ResponseSpec(data_container=Readiness, description="not ready")},
     )
     async def readiness(self, services: Services, state: State) -> Response[Readiness]:
-        database = await services.db.ping()
+        database = await services.database_answers()
         cache = await services.cache.ping()
         queue = await _queue_check(services, state, database)
         checks: dict[str, dict[str, Any]] = {
@@ -70,7 +69,7 @@ class SystemController(Controller):
     )
     async def metrics(self, state: State, services: Services) -> Response[bytes]:
         metrics: Metrics = state.metrics
-        await metrics.engine.refresh_queue(PgQueue(services.db))
+        await metrics.engine.refresh_queue(services.job_queue)
         return Response(metrics.render(), media_type=MediaType.TEXT)
 
 

@@ -18,6 +18,10 @@ API) and what the request service calls while it creates a request:
 Every change is one transaction on the request's row lock, audited with the deciding person as
 actor and the face as source, logged as request events and counted in
 ``pao_approval_wait_seconds`` once committed.
+
+About 700 lines: hold, decide, revise and expire all move one gate under the request's row
+lock and end through the same release (queued, awaiting a secret) or end (rejected); kept
+together so the gate's transitions are read side by side.
 """
 
 from __future__ import annotations

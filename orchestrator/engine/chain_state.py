@@ -1,7 +1,8 @@
 """What one step of a chain starts from, read in the step's transaction: the request row and
 its action rows (locked), whether the job's delivery still holds its lease, and the request's
 fields with the real values of its password fields (kept apart in ``request_secrets`` until the
-request completes)."""
+request completes). The chain's plain start reads the same without a lock (``read_step``): its
+one write is guarded."""
 
 from __future__ import annotations
 
@@ -55,6 +56,35 @@ async def load_step(
     found = await locked.fetchone()
     actions = await conn.execute(QUERIES.engine_actions_for_update, {"request_id": request_id})
     rows = [dict(r) for r in await actions.fetchall()]
+    return _state(found, rows, with_fields=with_fields)
+
+
+async def read_step(conn: Connection, request_id: Any, job: Job) -> StepState:
+    """What ``load_step`` reads (with the fields), without locks, on an autocommit
+    connection: two read-only statements, no transaction. For the chain's plain start only,
+    whose one write (``transitions.step``) is guarded by what it relies on (the request's
+    status, the job's lease, the action's status and attempts), as the plain step after a call
+    is; anything else reads again under the lock (``load_step``)."""
+    read = await conn.execute(
+        QUERIES.engine_read_request_for_job,
+        {
+            "id": request_id,
+            "job_id": job.id,
+            "worker_id": job.locked_by,
+            "receives": job.receives,
+        },
+    )
+    found = await read.fetchone()
+    if found is None:
+        return StepState(None, False, [], None)
+    actions = await conn.execute(QUERIES.engine_actions, {"request_id": request_id})
+    rows = [dict(r) for r in await actions.fetchall()]
+    return _state(found, rows, with_fields=True)
+
+
+def _state(
+    found: Mapping[str, Any] | None, rows: list[dict[str, Any]], *, with_fields: bool
+) -> StepState:
     if found is None:
         return StepState(None, False, rows, None)
     request = dict(found)

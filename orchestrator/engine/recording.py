@@ -121,7 +121,8 @@ class Recorder:
     ) -> Plan | None:
         """Start ``start``'s action (and complete ``done`` with its ``logs``) in one statement,
         guarded by the job's lease and the rows as read; its plan, or None when the state
-        changed and nothing was written. ``conn`` None: the statement is its own transaction."""
+        changed and nothing was written. ``conn`` None (or an autocommit connection, outside
+        any transaction): the statement is its own transaction."""
         deadline = self.planner.deadline(start)
         row = start.row
         written = await transitions.step(

@@ -2,10 +2,13 @@
 
 A ``run-action`` job runs the request's next action, and goes on with the following ones:
 
-1. In one transaction (request and action rows locked): pick the next unfinished action in
-   execution order, render its config with the full context (password fields with their real
-   values from ``request_secrets``, earlier actions' outputs), store the *masked* rendering,
-   mark the action ``in_progress`` (request ``queued -> in_progress``) and log it.
+1. Pick the next unfinished action in execution order, render its config with the full
+   context (password fields with their real values from ``request_secrets``, earlier actions'
+   outputs), store the *masked* rendering, mark the action ``in_progress`` (request ``queued ->
+   in_progress``) and log it. The plain case (the job's lease held, the action can be called
+   now) reads the state without a lock and starts the action with one guarded statement, as
+   step 3 goes on (``ChainRunner._start_plainly``); anything else, or a check that failed,
+   does it in one transaction with the request and action rows locked.
 2. Outside any transaction: call the executor (through the per-target circuit breaker), with
    the attempt's own deadline. Retries and the breaker are one policy
    (``orchestrator.engine.policy``): an open circuit delays the attempt to its probe time (the
@@ -44,13 +47,13 @@ from orchestrator.catalog.service import CatalogService
 from orchestrator.engine.backoff import Backoff
 from orchestrator.engine.breaker import CircuitBreaker
 from orchestrator.engine.calling import Caller
-from orchestrator.engine.chain_state import action_rows, request_fields, runnable
+from orchestrator.engine.chain_state import action_rows, read_step, request_fields, runnable
 from orchestrator.engine.executor import Completed, Registry
 from orchestrator.engine.jobs import ACTION_CRASH_LIMIT, POLL_ACTION
 from orchestrator.engine.manual import ManualDefaults
 from orchestrator.engine.observer import EngineObserver, NullObserver
 from orchestrator.engine.pg_queue import Job
-from orchestrator.engine.planning import Plan, Planner, Stop
+from orchestrator.engine.planning import Plan, Planner, Start, Stop
 from orchestrator.engine.policy import DEFAULT_RETRY_AFTER_MAX_SECONDS, RetryPolicy
 from orchestrator.engine.queue import Queue
 from orchestrator.engine.recording import Recorder
@@ -152,6 +155,9 @@ class ChainRunner:
 
     async def _start(self, job: Job, wanted: str | None) -> Plan | None:
         request_id = uuid.UUID(str(job.payload["request_id"]))
+        plan = await self._start_plainly(job, request_id, wanted)
+        if plan is not None:
+            return plan
         async with self.recorder.transaction() as conn:
             state = await self.recorder.load(conn, request_id, job, with_fields=True)
             request = state.request
@@ -166,6 +172,39 @@ class ChainRunner:
             item = await self.catalog.version(int(request["catalog_version_id"]))
             assert state.fields is not None
             return await self._begin(conn, job, request, item, state.rows, wanted, state.fields)
+
+    async def _start_plainly(
+        self, job: Job, request_id: uuid.UUID, wanted: str | None
+    ) -> Plan | None:
+        """The plain start of a job (its request runnable, its lease held, the next action to
+        call now) without a transaction: the state read unlocked (``chain_state.read_step``),
+        the action started by the guarded statement that writes only if nothing it relies on
+        changed since, as the plain step after a call does (``Recorder.advance``). Three round
+        trips instead of five (no BEGIN, no COMMIT) on the first action of every job. None when
+        this does not apply or the check failed (nothing written): the locked start then reads
+        everything again and decides."""
+        if job.locked_by is None:
+            return None
+        async with self.db.connection() as conn:
+            state = await read_step(conn, request_id, job)
+            request = state.request
+            if request is None or not state.held or not runnable(request, job):
+                return None
+            item = await self.catalog.version(int(request["catalog_version_id"]))
+            assert state.fields is not None
+            decision = self.planner.decide(request, item, state.rows, wanted, state.fields)
+            if not isinstance(decision, Start):
+                return None
+            names_action = job.payload.get("action_id") is not None
+            return await self.recorder.start(
+                conn,
+                job,
+                request,
+                item,
+                state.rows,
+                decision,
+                job_effect="none" if names_action else "point",
+            )
 
     async def _begin(
         self,

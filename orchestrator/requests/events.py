@@ -41,62 +41,69 @@ class RequestEvent:
     id: int | None = None
 
 
-async def follow(
-    db: Database,
-    request_id: uuid.UUID,
-    *,
-    after_id: int = 0,
-    timing: StreamTiming = StreamTiming(),
-) -> AsyncIterator[RequestEvent]:
-    """The request's events after log id ``after_id``, until it reaches a terminal state.
+class RequestEvents:
+    """The live events of any request, read from one ``Database``: built once in
+    ``orchestrator.services`` (``services.events``), so a face follows a request without
+    holding a connection or knowing the tables."""
 
-    The current status is sent first (a resumed client learns where the request stands), then
-    each log entry and each change of status as it happens, then ``end``. Raises ``NotFound``
-    when the request does not exist (before anything is sent) or is deleted meanwhile.
-    """
-    last_status: str | None = None
-    quiet = 0.0
-    while True:
-        state = await _state(db, request_id)
-        entries = await _entries(db, request_id, after_id, timing.page_size)
-        if state["status"] != last_status:
-            last_status = state["status"]
-            yield RequestEvent("status", {"request_id": str(request_id), **state})
-        for entry in entries:
-            after_id = entry["id"]
-            yield RequestEvent("log", entry, id=after_id)
-        if len(entries) == timing.page_size:
-            quiet = 0.0
-            continue  # more to read: no wait
-        if last_status in TERMINAL:
-            # the entries written with the terminal change are committed with it: all read
-            yield RequestEvent("end", {"request_id": str(request_id), "status": last_status})
-            return
-        if entries:
-            quiet = 0.0
-        elif quiet >= timing.heartbeat_seconds:
-            quiet = 0.0
-            yield RequestEvent("heartbeat", {})
-        await asyncio.sleep(timing.poll_seconds)
-        quiet += timing.poll_seconds
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
+    async def follow(
+        self,
+        request_id: uuid.UUID,
+        *,
+        after_id: int = 0,
+        timing: StreamTiming = StreamTiming(),
+    ) -> AsyncIterator[RequestEvent]:
+        """The request's events after log id ``after_id``, until it reaches a terminal state.
 
-async def _state(db: Database, request_id: uuid.UUID) -> dict[str, Any]:
-    async with db.connection() as conn:
-        cur = await conn.execute(QUERIES.request_event_state, {"request_id": request_id})
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
-    return {"status": row["status"], "updated_at": row["updated_at"].isoformat()}
+        The current status is sent first (a resumed client learns where the request stands),
+        then each log entry and each change of status as it happens, then ``end``. Raises
+        ``NotFound`` when the request does not exist (before anything is sent) or is deleted
+        meanwhile.
+        """
+        last_status: str | None = None
+        quiet = 0.0
+        while True:
+            state = await self._state(request_id)
+            entries = await self._entries(request_id, after_id, timing.page_size)
+            if state["status"] != last_status:
+                last_status = state["status"]
+                yield RequestEvent("status", {"request_id": str(request_id), **state})
+            for entry in entries:
+                after_id = entry["id"]
+                yield RequestEvent("log", entry, id=after_id)
+            if len(entries) == timing.page_size:
+                quiet = 0.0
+                continue  # more to read: no wait
+            if last_status in TERMINAL:
+                # the entries written with the terminal change are committed with it: all read
+                yield RequestEvent("end", {"request_id": str(request_id), "status": last_status})
+                return
+            if entries:
+                quiet = 0.0
+            elif quiet >= timing.heartbeat_seconds:
+                quiet = 0.0
+                yield RequestEvent("heartbeat", {})
+            await asyncio.sleep(timing.poll_seconds)
+            quiet += timing.poll_seconds
 
+    async def _state(self, request_id: uuid.UUID) -> dict[str, Any]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(QUERIES.request_event_state, {"request_id": request_id})
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"request {request_id} does not exist", request_id=str(request_id))
+        return {"status": row["status"], "updated_at": row["updated_at"].isoformat()}
 
-async def _entries(
-    db: Database, request_id: uuid.UUID, after_id: int, limit: int
-) -> list[dict[str, Any]]:
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            QUERIES.request_events_after,
-            {"request_id": request_id, "after_id": after_id, "limit": limit},
-        )
-        rows = await cur.fetchall()
-    return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+    async def _entries(
+        self, request_id: uuid.UUID, after_id: int, limit: int
+    ) -> list[dict[str, Any]]:
+        async with self._db.connection() as conn:
+            cur = await conn.execute(
+                QUERIES.request_events_after,
+                {"request_id": request_id, "after_id": after_id, "limit": limit},
+            )
+            rows = await cur.fetchall()
+        return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]

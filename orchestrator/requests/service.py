@@ -1,4 +1,10 @@
-"""Submitting and deciding on requests. Every change is one transaction with its audit and jobs."""
+"""Submitting and deciding on requests. Every change is one transaction with its audit and jobs.
+
+About 700 lines: the reads and the operators' decisions (retry, abort, escalate, secrets)
+share the request row's locking, audit and job helpers; submission with its idempotency is
+apart (``submission``, ``idempotency``), and every state change goes through
+``orchestrator.engine.transitions``.
+"""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from orchestrator.requests.events import StreamTiming, follow
+from orchestrator.requests.events import StreamTiming
 from orchestrator.services import Services
 from orchestrator.settings import Settings
 from tests.fakes.loopback import serve_asgi
@@ -129,7 +129,7 @@ async def test_a_quiet_stream_sends_heartbeats(
     assert response.status_code == 201, response.text
     timing = StreamTiming(poll_seconds=0.01, heartbeat_seconds=0.03)
     kinds: list[str] = []
-    async for event in follow(services.db, uuid.UUID(response.json()["id"]), timing=timing):
+    async for event in services.events.follow(uuid.UUID(response.json()["id"]), timing=timing):
         kinds.append(event.kind)
         if kinds.count("heartbeat") == 2:
             break

@@ -228,6 +228,19 @@ FROM requests r
 WHERE r.id = %(id)s
 FOR UPDATE OF r;
 
+-- name: engine_read_request_for_job
+-- A job's first look at its request, without a lock and outside any transaction (the chain's
+-- plain start: the guarded engine_step that starts the action checks that nothing it relies
+-- on changed since): the request row, whether the job's delivery still holds its lease, and
+-- the request's secret field values (secret_fields, NULL when none).
+SELECT r.*,
+       COALESCE((SELECT j.status = 'running' AND j.locked_by = %(worker_id)s
+                        AND j.receives = %(receives)s
+                 FROM jobs j WHERE j.id = %(job_id)s), false) AS job_held,
+       (SELECT s.fields FROM request_secrets s WHERE s.request_id = r.id) AS secret_fields
+FROM requests r
+WHERE r.id = %(id)s;
+
 -- name: engine_action_pending
 UPDATE request_actions
 SET external_ref = %(external_ref)s, external_url = %(external_url)s,
