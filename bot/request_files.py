@@ -20,6 +20,7 @@ from orchestrator.catalog.models import ServiceRequestFile
 from orchestrator.catalog.schema import SERVICE_REQUEST_SCHEMA, validator_for
 from orchestrator.catalog.validator import model_issues, storable_issues
 from orchestrator.catalog.yaml_loader import LoadedDocument, YamlLoadError, join_pointer, load_yaml
+from orchestrator.requests.file_checks import draft_from_data, located_issues
 from orchestrator.requests.service import RequestDraft, Validation
 
 
@@ -87,53 +88,17 @@ def parse_request_file(path: str, text: str, *, source: str = "github-pr") -> Pa
             ServiceRequestFile.model_validate(data)
         except PydanticValidationError as exc:
             issues += model_issues(document, exc)
-    usable = (
-        isinstance(data, dict)
-        and isinstance(data.get("catalogItem"), str)
-        and isinstance(data.get("fields"), dict)
-    )
-    if not usable:
+    draft = draft_from_data(data, source=source)
+    if draft is None:
         return ParsedRequestFile(path, None, document, issues)
     # A draft even when other keys are wrong, so the item's own checks run too and the author
     # sees every problem at once; ``valid`` says whether the file may be submitted.
-    draft = RequestDraft(
-        catalog_item=str(data["catalogItem"]),
-        fields=dict(data["fields"]),
-        title=data.get("title") if isinstance(data.get("title"), str) else None,
-        justification=(
-            data.get("justification") if isinstance(data.get("justification"), str) else None
-        ),
-        source=source,
-        catalog_version=(
-            data.get("catalogVersion") if isinstance(data.get("catalogVersion"), str) else None
-        ),
-    )
     return ParsedRequestFile(path, draft, document, issues)
-
-
-_POINTER_ALIASES = {"/catalog_item": "/catalogItem"}
 
 
 def validation_issues(parsed: ParsedRequestFile, outcome: Validation) -> list[Issue]:
     """The service's errors and warnings located in the file (pointer -> line)."""
-    document = parsed.document
-    found: list[Issue] = []
-    for error in outcome.errors:
-        pointer = _POINTER_ALIASES.get(str(error.get("pointer") or ""), error.get("pointer") or "")
-        message = str(error.get("message"))
-        if document is None:
-            found.append(Issue(parsed.path, 1, 1, "request", message, pointer))
-        else:
-            # A key that is missing is reported at its parent's key (``fields:``), not at the
-            # first line of the parent's value.
-            missing = pointer not in document.positions
-            found.append(document.issue(pointer, "request", message, key=missing))
-    for warning in outcome.warnings:
-        line, column = document.position("/catalogItem") if document else (1, 1)
-        found.append(
-            Issue(parsed.path, line, column, "request", warning, "/catalogItem", "warning")
-        )
-    return found
+    return located_issues(parsed.path, parsed.document, outcome)
 
 
 def annotation(issue: Issue) -> dict[str, Any]:

@@ -30,6 +30,11 @@ def _catalog_validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     jobs = args.jobs or os.cpu_count() or 1
     report = CatalogValidator().validate_files(files, display_root=Path.cwd(), jobs=jobs)
+    if report.requests:  # each request file against its item, as the API would check it
+        from orchestrator.requests.file_checks import request_file_issues
+
+        report.issues.extend(request_file_issues(report))
+        report.issues.sort()
     if args.codeowners is not None:
         from orchestrator.catalog.codeowners import CodeOwners, codeowners_issues
 
@@ -93,7 +98,9 @@ def _db(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     url = args.database_url or settings.database.url
-    data_dir = settings.database.data_dir / "pgdata"
+    from orchestrator.store.embedded import embedded_data_dir
+
+    data_dir = embedded_data_dir(settings.database.data_dir)
     return run_db_command(args.db_command, url=url, data_dir=data_dir)
 
 

@@ -143,10 +143,10 @@ def redact_url(url: str) -> str:
     if "://" not in url:
         return "(connection string)"
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    if parts.password is not None:  # user:password@host
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:{MASK}@{host}"))
+    return redact(url)  # ?password=... and the other secret-named query parameters
 
 
 class RedactingFilter(logging.Filter):

@@ -20,6 +20,7 @@ from orchestrator.identity.access_facts import AccessFacts
 from orchestrator.identity.audit_trail import AuditTrail
 from orchestrator.identity.aws_iam import DatabaseLedger
 from orchestrator.identity.tokens import TokenStore
+from orchestrator.redaction import redact_url
 from orchestrator.requests.events import RequestEvents
 from orchestrator.requests.service import RequestService
 from orchestrator.settings import Settings
@@ -97,11 +98,16 @@ async def open_services(settings: Settings, *, database_url: str | None = None) 
     try:
         url = database_url or settings.database.url
         if url is None:
-            from orchestrator.store.embedded import EmbeddedPostgres
+            from orchestrator.store.embedded import EmbeddedPostgres, embedded_data_dir
 
-            embedded = stack.enter_context(EmbeddedPostgres(settings.database.data_dir / "pgdata"))
+            data_dir = embedded_data_dir(settings.database.data_dir)
+            embedded = stack.enter_context(EmbeddedPostgres(data_dir))
             url = embedded.url
-            log.info("started embedded PostgreSQL under %s", settings.database.data_dir / "pgdata")
+            # No password (trust auth on a unix socket): the URL is safe to show, and `pao tokens`
+            # and `pao db` reach this same server when DATABASE_URL is unset.
+            log.info("embedded PostgreSQL under %s: DATABASE_URL=%s", data_dir, url)
+        else:
+            log.info("database: %s", redact_url(url))
         from orchestrator.store.migrator import migrate
 
         await migrate(url)

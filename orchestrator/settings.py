@@ -566,8 +566,10 @@ ENVIRONMENT_VARIABLES: tuple[tuple[str, str, str], ...] = (
     ("PAO_BOT_CHECK_NAME", "PAO request validation", "name of the bot's check run"),
     (
         "PAO_API_URL / PAO_API_TOKEN",
-        "(the local `pao serve`)",
-        "the PAO API `pao requests` and Actions mode (`pao bot handle-event`) call, and its bearer token",
+        "(the local `pao serve`: PAO_HOST / PAO_PORT)",
+        "the PAO API `pao requests` and Actions mode (`pao bot handle-event`) call: its base "
+        "URL, e.g. `http://127.0.0.1:8080` (`pao requests` also takes the `…/api/v1` URL "
+        "`pao serve` prints), and its bearer token",
     ),
     (
         "AWS_ENDPOINT_URL_SECRETSMANAGER / PAO_SECRET_CACHE_SECONDS",

@@ -15,6 +15,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from litestar import Response
 from litestar.datastructures import ResponseHeader
 
+from orchestrator.requests.failure_text import failure_text
+
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; "
@@ -38,6 +40,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = _when
+    env.filters["failure"] = failure_text  # "Why it stopped": error_context as a sentence
     return env
 
 

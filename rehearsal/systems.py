@@ -8,7 +8,8 @@ moving by themselves: a ticket goes To Do → In Progress → Done, a run plans 
 workflow run completes, one step per poll. With ``auto_progress`` off they stop short of the end
 and wait for a person (``pao rehearsal resolve|reject|fail REF``, or
 ``POST /rehearsal/control/{system}/{ref}/{verb}``). Every simulated object and answer says it
-is a rehearsal.
+is a rehearsal. The links a person opens (a ticket's browse link, a run's page) answer a small
+HTML page without a token (``rehearsal.pages``); the APIs keep requiring theirs.
 
     sims = Simulators(CatalogFacts.scan([Path("examples/catalog")]))
     with sims.serve():
@@ -37,10 +38,11 @@ from typing import Any
 import yaml
 
 from orchestrator.catalog.local_source import fingerprint
+from rehearsal.pages import missing_page, object_page
 from rehearsal.sim.github import FakeGitHub
-from rehearsal.sim.github_actions import ActionsArea, FakeWorkflow
+from rehearsal.sim.github_actions import ActionsArea, FakeRun, FakeWorkflow
 from rehearsal.sim.http import HttpFake, Recorded, Reply
-from rehearsal.sim.jira import RESOLUTIONS, WORKFLOW, FakeJira
+from rehearsal.sim.jira import KEY, RESOLUTIONS, WORKFLOW, FakeJira
 from rehearsal.sim.loopback import serve_asgi
 from rehearsal.sim.rest import CatalogFeedFn, RestSimulator, placeholder
 from rehearsal.sim.terraform_cloud import FINAL, FakeTerraformCloud
@@ -63,6 +65,10 @@ JIRA_USER = "pao-rehearsal"
 _ENV_NAME = re.compile(r"environment\.([A-Za-z_][A-Za-z0-9_]*)")
 _ENV_REF = re.compile(r"\benv:([A-Za-z_][A-Za-z0-9_]*)")
 _OUTPUT = re.compile(r"outputs\.([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+# The links a person opens (the products' web UI, not their APIs): answered with a page, no token.
+JIRA_PAGE = re.compile(rf"/browse/{KEY}")
+TFC_PAGE = re.compile(r"/app/(?P<org>[^/]+)/workspaces/(?P<name>[^/]+)/runs/(?P<run_id>run-[^/]+)")
+ACTIONS_PAGE = re.compile(r"/(?P<owner>[^/]+)/(?P<repo>[^/]+)/actions/runs/(?P<run_id>\d+)")
 
 
 # -- what the catalog needs ----------------------------------------------------------------------
@@ -213,6 +219,33 @@ class RehearsalJira(FakeJira):
             for name in (done, failed):
                 self.workflow.setdefault(name, (str(10100 + len(self.workflow)), "done"))
         self.targets: dict[str, tuple[str, str]] = {}  # issue key -> (completed, failed)
+        self.route("GET", JIRA_PAGE.pattern, self._page)
+
+    def before(self, request: Recorded) -> Reply | None:
+        if request.method == "GET" and JIRA_PAGE.fullmatch(request.path):
+            return None  # a person's browse link: a page, like JIRA's own (signed in there)
+        return super().before(request)
+
+    def _page(self, request: Recorded, key: str) -> Reply:
+        issue = self._find(key)
+        if issue is None:
+            return missing_page("JIRA", f"ticket {key}")
+        fields = issue.fields
+        return object_page(
+            product="JIRA",
+            title=f"{issue.key}: {fields.get('summary') or ''}",
+            system="jira",
+            ref=issue.key,
+            rows=[
+                ("Status", issue.status),
+                ("Resolution", issue.resolution or "Unresolved"),
+                ("Project", issue.project),
+                ("Issue type", (fields.get("issuetype") or {}).get("name")),
+                ("Labels", ", ".join(str(x) for x in fields.get("labels") or [])),
+                ("Description", fields.get("description")),
+            ],
+            settled=self.workflow.get(issue.status, ("", ""))[1] == "done",
+        )
 
     def move(self, key: str, status: str, resolution: str | None = None) -> None:
         with self.lock:
@@ -308,6 +341,33 @@ class RehearsalTerraformCloud(FakeTerraformCloud):
         self.fail_keys: set[str] = set()
         self.output_names = set(outputs)
         self._runs_seen = 0
+        self.route("GET", TFC_PAGE.pattern, self._page)
+
+    def before(self, request: Recorded) -> Reply | None:
+        if request.method == "GET" and TFC_PAGE.fullmatch(request.path):
+            return None  # a person's link to the run: a page, like the product's web UI
+        return super().before(request)
+
+    def _page(self, request: Recorded, org: str, name: str, run_id: str) -> Reply:
+        run = self.runs.get(run_id)  # read only: showing a run must not move it on
+        if run is None:
+            return missing_page("Terraform Cloud", f"run {run_id}")
+        workspace = self.workspaces[run.workspace_id]
+        settled = run.status in FINAL
+        waiting = "" if settled or self.auto else " (waits for a person before it applies)"
+        return object_page(
+            product="Terraform Cloud",
+            title=f"Run {run.id}",
+            system="terraform",
+            ref=run.id,
+            rows=[
+                ("Status", run.status + waiting),
+                ("Organization", workspace.organization),
+                ("Workspace", workspace.name),
+                ("Message", run.message),
+            ],
+            settled=settled,
+        )
 
     def _show_workspace(self, request: Recorded, org: str, name: str) -> Reply:
         if self.workspace(org, name) is None:
@@ -387,6 +447,36 @@ class RehearsalActions(ActionsArea):
         self.auto = auto
         self.released: set[int] = set()
         self.fail_keys: set[str] = set()
+        gh.route("GET", ACTIONS_PAGE.pattern, self._page)
+
+    def page_url(self, owner: str, repo: str, run_id: int) -> str:
+        """Where a person sees the run: the rehearsal's page, not github.com (no such run)."""
+        return f"{self.gh.base_url}/{owner}/{repo}/actions/runs/{run_id}"
+
+    def _run_json(self, run: FakeRun) -> dict[str, Any]:
+        document = super()._run_json(run)
+        document["html_url"] = self.page_url(run.workflow.owner, run.workflow.repo, run.id)
+        return document
+
+    def _page(self, request: Recorded, owner: str, repo: str, run_id: str) -> Reply:
+        run = self._find_run(owner, repo, run_id)
+        if run is None:
+            return missing_page("GitHub Actions", f"workflow run {run_id}")
+        settled = run.status == "completed"
+        return object_page(
+            product="GitHub Actions",
+            title=f"{run.display_title} (run {run.id})",
+            system="github",
+            ref=str(run.id),
+            rows=[
+                ("Status", run.status),
+                ("Conclusion", run.current_conclusion or "none yet"),
+                ("Workflow", f"{owner}/{repo}/{run.workflow.path}"),
+                ("Branch", run.ref),
+                ("Inputs", ", ".join(f"{k}={v}" for k, v in sorted(run.inputs.items()))),
+            ],
+            settled=settled,
+        )
 
     def _find_workflow(self, owner: str, repo: str, workflow: str) -> FakeWorkflow | None:
         found = super()._find_workflow(owner, repo, workflow)
@@ -402,7 +492,11 @@ class RehearsalActions(ActionsArea):
         repository = self.repos.get(f"{owner}/{repo}")
         if repository is not None and isinstance(body, dict) and isinstance(body.get("ref"), str):
             repository.branches.add(body["ref"])
-        return super()._dispatch(request, owner, repo, workflow)
+        reply = super()._dispatch(request, owner, repo, workflow)
+        if isinstance(reply.body, dict) and "html_url" in reply.body:
+            run_id = int(reply.body["workflow_run_id"])
+            reply.body["html_url"] = self.page_url(owner, repo, run_id)
+        return reply
 
     def _get_run(self, request: Recorded, owner: str, repo: str, run_id: str) -> Reply:
         run = self._find_run(owner, repo, run_id)
@@ -437,6 +531,20 @@ class RehearsalActions(ActionsArea):
             }
             for r in self.runs.values()
         ]
+
+
+class RehearsalGitHub(FakeGitHub):
+    """GitHub whose workflow-run links open the rehearsal's page without a token."""
+
+    def before(self, request: Recorded) -> Reply | None:
+        if request.method == "GET" and ACTIONS_PAGE.fullmatch(request.path):
+            return None
+        return super().before(request)
+
+    def after(self, request: Recorded, reply: Reply) -> Reply:
+        if request.method == "GET" and ACTIONS_PAGE.fullmatch(request.path):
+            return reply  # a person's page views do not spend the API's rate limit
+        return super().after(request, reply)
 
 
 class SecretsManagerSimulator(HttpFake):
@@ -499,7 +607,7 @@ class Simulators:
         self.terraform = RehearsalTerraformCloud(
             self._tfc_token, auto=auto_progress, outputs=facts.terraform_outputs()
         )
-        self.github = FakeGitHub()
+        self.github = RehearsalGitHub()
         self.github.name = "rehearsal GitHub"
         self.actions = RehearsalActions(self.github, auto=auto_progress)
         self.rest = RestSimulator(catalog)

@@ -69,7 +69,7 @@ from orchestrator.requests import secrets as secrets_policy
 from orchestrator.requests.service import mask_fields, request_view
 from orchestrator.store.database import Connection, Database
 from orchestrator.store.queries import QUERIES
-from orchestrator.templating.context import build_context
+from orchestrator.templating.context import RequestInfo, build_context
 from orchestrator.tracing import with_job_context
 
 log = logging.getLogger(__name__)
@@ -108,19 +108,6 @@ def requester_of(row: Mapping[str, Any]) -> Approver:
         None,
         row.get("requester_name"),
     )
-
-
-def _request_scope(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(row["id"]),
-        "title": row.get("title"),
-        "source": row.get("source"),
-        "user": {
-            "email": row["requester_email"],
-            "name": row.get("requester_name"),
-            "teams": list(row.get("requester_teams") or ()),
-        },
-    }
 
 
 class ApprovalGates:
@@ -162,7 +149,7 @@ class ApprovalGates:
         self, conn: Connection | None, row: Mapping[str, Any], item: CatalogItem
     ) -> RequestFacts:
         fields = dict(row.get("fields") or {})
-        variables = build_context(item, fields, request=_request_scope(row))
+        variables = build_context(item, fields, request=RequestInfo.from_row(row))
         revision = request_revision(fields, catalog_item_version=str(row["catalog_item_version"]))
         owners = await self._owners(conn, item, row["catalog_version_id"])
         return RequestFacts(requester_of(row), revision, variables, None, owners)
@@ -508,7 +495,7 @@ class ApprovalGates:
             "source": "api",
         }
         masked, _ = mask_fields(item, apply_defaults(item, dict(fields)))
-        variables = build_context(item, masked, request=_request_scope(row))
+        variables = build_context(item, masked, request=RequestInfo.from_row(row))
         revision = request_revision(masked, catalog_item_version=item.metadata.version)
         owners: tuple[str, ...] = ()
         if self.codeowners is not None and any(s.codeowners for s in item.approvals):

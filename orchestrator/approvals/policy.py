@@ -177,7 +177,10 @@ def qualifies(
     """Whether ``approver`` may decide ``stage`` of ``requester``'s request."""
     if approver.same_person(requester) and not stage.allow_requester:
         return Qualification(
-            False, reason="the requester may not approve their own request (separation of duties)"
+            False,
+            reason="the requester may not approve their own request (separation of duties); "
+            f"ask another approver of stage '{stage.name}': "
+            f"{describe_approvers(stage, codeowners)}",
         )
     for team in stage.teams:
         if any(_team_matches(team, held) for held in approver.teams):

@@ -37,7 +37,8 @@ def render(report: CatalogReport, fmt: str) -> str:
                     f"title={_escape_property('pao ' + issue.code)}",
                 ]
             )
-            lines.append(f"::{command} {props}::{_escape_data(issue.message)}")
+            where = f" (at {issue.pointer})" if issue.pointer else ""
+            lines.append(f"::{command} {props}::{_escape_data(issue.message + where)}")
         lines.append(("catalog valid: " if report.valid else "catalog invalid: ") + tail)
         return "\n".join(lines)
     lines.extend(str(issue) for issue in sorted(report.issues))

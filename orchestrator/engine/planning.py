@@ -29,7 +29,7 @@ from orchestrator.engine.manual import (
     fulfilment_ticket,
 )
 from orchestrator.templating.analysis import TemplateAnalysisError, execution_order
-from orchestrator.templating.context import RequestInfo, TemplateContext, UserInfo, build_context
+from orchestrator.templating.context import RequestInfo, TemplateContext, build_context
 from orchestrator.templating.engine import TemplateEngine
 from orchestrator.templating.errors import TemplateRenderError
 from orchestrator.templating.masking import mask, render_action
@@ -241,22 +241,10 @@ class Planner:
         outputs = {
             r["action_id"]: dict(r["outputs"] or {}) for r in rows if r["status"] == "completed"
         }
-        info = RequestInfo(
-            id=str(request["id"]),
-            user=UserInfo(
-                email=request["requester_email"],
-                name=request.get("requester_name"),
-                teams=tuple(request.get("requester_teams") or ()),
-            ),
-            correlation_id=request.get("correlation_id"),
-            timestamp=request["created_at"].isoformat() if request.get("created_at") else None,
-            title=request.get("title"),
-            source=request.get("source"),
-        )
         return build_context(
             item,
             fields,
-            request=info,
+            request=RequestInfo.from_row(request),
             outputs=outputs,
             allowed_environment=list(self.template_environment),
             environ=self.template_environment,

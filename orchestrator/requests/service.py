@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,10 +38,12 @@ from orchestrator.errors import (
     NotFound,
     ValidationFailed,
 )
-from orchestrator.forms import apply_defaults, validate_request_fields
 from orchestrator.identity.principal import Principal
 from orchestrator.pagination import decode_cursor, encode_cursor
 from orchestrator.requests import secrets as secrets_policy
+from orchestrator.requests.drafts import RequestDraft as RequestDraft
+from orchestrator.requests.drafts import Validation as Validation
+from orchestrator.requests.drafts import check_draft, unknown_item
 from orchestrator.requests.escalations import escalation_view
 from orchestrator.requests.gating import SubmissionGate
 from orchestrator.store.database import Connection, Database
@@ -55,33 +56,6 @@ MASK = "****"
 # The audit trail records the face that acted (api, bot, cli); a request's own ``source`` says
 # more precisely where it came from (a PR's request file, an issue form).
 AUDIT_SOURCE = {"github-pr": "bot", "github-issue": "bot", "issue": "bot"}
-
-
-@dataclass(frozen=True, slots=True)
-class RequestDraft:
-    catalog_item: str
-    fields: dict[str, Any]
-    title: str | None = None
-    justification: str | None = None
-    source: str = "api"
-    catalog_version: str | None = None
-
-
-@dataclass(slots=True)
-class Validation:
-    """The outcome of validating a draft: the item, normalised fields and the problems."""
-
-    item: CatalogItem | None
-    version_id: int | None
-    fields: dict[str, Any] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    # secret fields a request from GitHub needs and must not carry: supplied through the API
-    pending_secrets: list[str] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
 
 
 def mask_fields(item: CatalogItem, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -155,52 +129,8 @@ class RequestService:
         try:
             item, version_id = await self.catalog.current(draft.catalog_item)
         except NotFound:
-            return Validation(
-                None,
-                None,
-                errors=[
-                    {
-                        "pointer": "/catalog_item",
-                        "field": None,
-                        "message": f"catalog item '{draft.catalog_item}' does not exist",
-                    }
-                ],
-            )
-        outcome = Validation(item, version_id)
-        if item.lifecycle.status == "retired":
-            outcome.errors.append(
-                {
-                    "pointer": "/catalog_item",
-                    "field": None,
-                    "message": f"catalog item '{item.id}' is retired and can no longer be requested",
-                }
-            )
-            return outcome
-        if item.lifecycle.status == "deprecated":
-            outcome.warnings.append(
-                f"'{item.id}' is deprecated; use '{item.lifecycle.replacement}' instead"
-                + (f" (sunset {item.lifecycle.sunset_date})" if item.lifecycle.sunset_date else "")
-            )
-        if draft.catalog_version and draft.catalog_version != item.metadata.version:
-            outcome.warnings.append(
-                f"request written for version {draft.catalog_version}; the current version is "
-                f"{item.metadata.version}"
-            )
-        fields = apply_defaults(item, draft.fields)
-        from_github = draft.source in secrets_policy.GITHUB_SOURCES
-        if from_github:
-            for field_id in secrets_policy.given_secrets(item, fields):
-                outcome.errors.append(secrets_policy.secret_in_github_error(item, field_id))
-            problems = secrets_policy.issue_form_errors(item, fields)
-            outcome.pending_secrets = secrets_policy.pending_secrets(item, fields)
-        else:
-            problems = validate_request_fields(item, fields)
-        for problem in problems:
-            outcome.errors.append(
-                {"pointer": problem.pointer, "field": problem.field_id, "message": problem.message}
-            )
-        outcome.fields = fields
-        return outcome
+            return unknown_item(draft)
+        return check_draft(item, version_id, draft)
 
     async def submit(
         self, draft: RequestDraft, principal: Principal, correlation_id: str

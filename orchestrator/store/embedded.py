@@ -39,6 +39,12 @@ DEFAULT_DATA_DIR = Path(".pao/pgdata")
 SERVER_USER = "postgres"  # the database superuser pgserver's initdb creates
 
 
+def embedded_data_dir(pao_data_dir: Path) -> Path:
+    """The embedded server's data directory under ``PAO_DATA_DIR``: one rule, so ``pao serve``,
+    ``pao db`` and ``pao tokens`` reach the same server (a later one attaches to a running one)."""
+    return pao_data_dir / "pgdata"
+
+
 class _ChattyToDebug(logging.Filter):
     """pgserver logs every initdb / pg_ctl command with its whole output at INFO: those records
     become DEBUG (shown with LOG_LEVEL=DEBUG); its warnings and errors keep their level."""

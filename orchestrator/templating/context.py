@@ -3,7 +3,11 @@
 ``environment`` is built from an explicit allow-list of names only: the process environment is
 never exposed as a whole (it holds database URLs and tokens). Values that are absent are left
 out rather than set to null, so a template reading them fails loudly unless it says
-``| default(...)``.
+``| default(...)``. The ``request`` scope is the exception: every documented key is always
+defined, because whether the requester has a display name or teams, or gave a title, is not the
+catalog author's to know, and a request must not fail after approval on an absent optional
+identity attribute (``user.name`` falls back to the e-mail's local part, ``user.teams`` to ``[]``,
+``title``/``correlation_id``/``timestamp`` to ``""``, ``source`` to ``api``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,13 @@ class UserInfo:
     name: str | None = None
     teams: tuple[str, ...] = ()
 
+    @property
+    def display_name(self) -> str:
+        """The name, else the e-mail's local part (``jdoe`` for ``jdoe@example.com``)."""
+        if self.name and self.name.strip():
+            return self.name
+        return self.email.split("@", 1)[0] or self.email
+
 
 @dataclass(frozen=True, slots=True)
 class RequestInfo:
@@ -36,6 +47,25 @@ class RequestInfo:
     timestamp: str | None = None  # ISO 8601, when the request was submitted
     title: str | None = None
     source: str | None = None  # api | pull_request | issue | cli
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> RequestInfo:
+        """From a ``requests`` row (or a row-shaped dict): the one place the engine and the
+        approval gates turn a stored request into what templates see."""
+        created = row.get("created_at")
+        timestamp = created.isoformat() if isinstance(created, dt.datetime) else created
+        return cls(
+            id=str(row["id"]),
+            user=UserInfo(
+                email=str(row["requester_email"]),
+                name=row.get("requester_name"),
+                teams=tuple(row.get("requester_teams") or ()),
+            ),
+            correlation_id=row.get("correlation_id"),
+            timestamp=timestamp,
+            title=row.get("title"),
+            source=row.get("source"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,22 +119,22 @@ def metadata_scope(item: CatalogItem) -> dict[str, Any]:
 
 
 def request_scope(request: RequestInfo | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Every documented ``request`` key, always defined (see the module docstring)."""
     if request is None:
         return {}
     if isinstance(request, RequestInfo):
-        data: dict[str, Any] = {
+        return {
             "id": request.id,
-            "correlation_id": request.correlation_id,
-            "timestamp": request.timestamp,
-            "title": request.title,
-            "source": request.source,
+            "correlation_id": request.correlation_id or "",
+            "timestamp": request.timestamp or "",
+            "title": request.title or "",
+            "source": request.source or "api",
             "user": {
                 "email": request.user.email,
-                "name": request.user.name,
+                "name": request.user.display_name,
                 "teams": list(request.user.teams),
             },
         }
-        return _prune(data)
     return _prune(dict(request))
 
 

@@ -225,6 +225,7 @@ async def test_who_may_not_decide_is_refused(world: World) -> None:
     assert refused.status_code == 403
     assert "separation of duties" in refused.json()["detail"]
     assert "stage 'security'" in refused.json()["detail"]
+    assert "ask another approver of stage 'security': team security" in refused.json()["detail"]
     carl = await world.decide(mine["id"], "carl")  # reads it (same team), approves nothing
     assert carl.status_code == 403
     assert "not among the approvers of stage 'security'" in carl.json()["detail"]

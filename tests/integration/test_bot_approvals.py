@@ -198,6 +198,7 @@ async def test_slash_approve_by_a_qualified_member_runs_the_request_others_are_r
     await say(hook, world, "/approve", AUTHOR)  # a member of the team, but the requester
     await drain(worker)
     assert "separation of duties" in replies(world)[-1]
+    assert "another approver of stage 'security-review': team security" in replies(world)[-1]
 
     await say(hook, world, "/approve", "pending-paul")  # invited, not yet a member
     await drain(worker)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from orchestrator.engine.transitions import fail_request
 from orchestrator.identity.tokens import TokenStore
 from orchestrator.services import Services, open_services
 from tests.integration.api_fixtures import issue_token
@@ -428,3 +429,38 @@ async def test_a_rejection_in_place_with_htmx(token_services: Services) -> None:
         assert 'id="decide-approve"' not in done.text
     request_id = uuid.UUID(page.rsplit("/", 1)[1])
     assert (await services.requests.get_row(request_id))["status"] == "rejected"
+
+
+async def test_why_it_stopped_is_a_sentence_not_a_dict(token_services: Services) -> None:
+    services = token_services
+    ana = await issue_token(services.db, "ana@example.com", "payments")
+    async with signed_in(services, ana) as requester:
+        form = await requester.get("/portal/items/dns-record/request")
+        internal = {**DNS_PUBLIC, "f.zone": "example.internal"}  # no approval: queued at once
+        answer = await requester.post(
+            "/portal/items/dns-record/request", data={"_csrf_token": csrf_of(form), **internal}
+        )
+        assert answer.status_code == 303, answer.text
+        page = str(answer.headers["location"])
+        request_id = uuid.UUID(page.rsplit("/", 1)[1])
+        context = {
+            "failed_action": "create-record",
+            "error": {
+                "code": "undefined-variable",
+                "message": "'request.user.name' is not defined",
+            },
+            "partial_resources": {},
+            "cleanup": [],
+        }
+        async with services.db.transaction() as conn:
+            assert await fail_request(conn, request_id, context, "stopped") is not None
+        shown = await requester.get(page)
+    summary = re.search(
+        r'<div class="error-summary"><h2>Why it stopped</h2><p>(.*?)</p>', shown.text
+    )
+    assert summary, shown.text
+    assert summary.group(1) == (
+        "&#39;request.user.name&#39; is not defined "
+        "(code undefined-variable, action &#39;create-record&#39;)"
+    )
+    assert "{" not in summary.group(1)

@@ -153,7 +153,10 @@ def test_the_requester_may_not_approve_their_own_request_unless_allowed() -> Non
     refused = decide([stage(teams=["security"])], [], requester_in_team)
     assert isinstance(refused, Refusal)
     assert refused.code == "not-qualified"
-    assert "separation of duties" in refused.message
+    assert refused.message == (
+        "the requester may not approve their own request (separation of duties); "
+        "ask another approver of stage 'security': team security"
+    )
     by_login = Approver("rita@elsewhere.example", ("security",), login="RITA")
     assert not qualifies(stage(teams=["security"]), by_login, requester=REQUESTER).allowed
 

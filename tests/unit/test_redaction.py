@@ -122,3 +122,7 @@ def test_credential_shapes(text: str, expected: str) -> None:
 def test_connection_urls_for_messages() -> None:
     assert redact_url("postgresql://pao:pw@db/x") == f"postgresql://pao:{MASK}@db/x"
     assert redact_url("host=db password=x") == "(connection string)"
+    for query in ("password=s3cr3t-q", "sslmode=require&password=s3cr3t-q"):  # libpq's query form
+        shown = redact_url(f"postgresql://pao@db/x?{query}")
+        assert "s3cr3t-q" not in shown
+        assert shown.startswith("postgresql://pao@db/x?")
