@@ -9,18 +9,21 @@ a 500. This ASGI middleware checks, before any handler (or decoder) runs:
 - the body, when it is JSON: a nesting limit counted on the raw bytes without recursion, so a
   100 000-deep ``[[[[`` is refused before any decoder sees it (400); a size limit while reading
   (413); then every string and object key: no NUL or lone surrogate, at most
-  ``max_string_chars`` characters (422, with the JSON pointer of each offending value).
+  ``max_string_chars`` characters (422, with the JSON pointer of each offending value);
+- the body, when it is an HTML form (``application/x-www-form-urlencoded``, the portal's
+  posts): every field name and value must be UTF-8 text without NUL or lone surrogate, at
+  most ``max_string_chars`` characters (400, naming each offending field).
 
-The body is read once and handed on unchanged. A body that is not JSON is left to the route
-(which answers 400 itself if it wanted JSON); signatures over raw bytes (the GitHub webhook)
-still see exactly the bytes that were sent.
+The body is read once and handed on unchanged. Any other body (not JSON, not a form) is left
+to the route (which answers 400 itself if it wanted JSON); signatures over raw bytes (the
+GitHub webhook) still see exactly the bytes that were sent.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import msgspec
 from litestar.enums import ScopeType
@@ -40,6 +43,7 @@ from orchestrator.storable import refused_text, sanitized, unstorable
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 MAX_ERRORS = 20
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 class InputRefused(Exception):
@@ -99,7 +103,10 @@ class InputGuardMiddleware:
             return
         body, disconnected = await self._read_body(scope, receive)
         if not disconnected:
-            self._check_body(body)
+            if _content_type(scope) == FORM_TYPE:
+                self._check_form(body)
+            else:
+                self._check_body(body)
         replayed = False
 
         async def replay() -> ReceiveMessage:
@@ -159,6 +166,11 @@ class InputGuardMiddleware:
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_body_bytes} bytes"
 
+    def _check_form(self, body: bytes) -> None:
+        errors = form_errors(body, self.max_string_chars)
+        if errors:
+            raise InputRefused(400, "bad-request", "a form field cannot be accepted", errors)
+
     def _check_body(self, body: bytes) -> None:
         start = body.lstrip()[:1]
         if not start or start not in b'[{"':
@@ -188,6 +200,45 @@ class InputGuardMiddleware:
                 "the JSON body holds values that cannot be accepted",
                 errors,
             )
+
+
+def form_errors(body: bytes, max_chars: int) -> list[dict[str, Any]]:
+    """Located problems of the field names and values of a urlencoded form ``body``: each
+    must decode as UTF-8 (a form parser would otherwise guess or replace) and be storable."""
+    errors: list[dict[str, Any]] = []
+    for pair in body.split(b"&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = _form_text(raw_name)
+        shown = name if isinstance(name, str) else name.decode("utf-8", "replace")
+        for part in (name, _form_text(raw_value)):
+            if isinstance(part, bytes):
+                reason: str | None = "is not UTF-8 text"
+            else:
+                reason = refused_text(part, max_chars)
+            if reason is not None:
+                errors.append(_parameter("form", sanitized(shown), reason))
+                break
+        if len(errors) >= MAX_ERRORS:
+            break
+    return errors
+
+
+def _form_text(raw: bytes) -> str | bytes:
+    """One urlencoded token as text, or its bytes when they are not UTF-8."""
+    decoded = unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        return decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        return decoded
+
+
+def _content_type(scope: Scope) -> str:
+    for header, raw in scope.get("headers", ()):
+        if header == b"content-type":
+            return raw.decode("latin-1").split(";", 1)[0].strip().lower()
+    return ""
 
 
 def _parameter(source: str, name: str, message: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from litestar import Request, Response, Router, get
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.response import Redirect
@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from api.auth import EXCLUDE_OPT_KEY
+from api.input_guard import FORM_TYPE, InputRefused
 from orchestrator.errors import Forbidden, InvalidState, NotFound, PaoError
 from orchestrator.services import Services
 from orchestrator.settings import Settings
@@ -90,9 +91,25 @@ def portal_router(settings: Settings) -> Router:
             NoBrowserIdentity: _no_identity,
             PaoError: _pao_error,
             HTTPException: _http_error,
+            InputRefused: _input_refused,
+            ValidationException: _invalid_parameter,
         },
+        before_request=_urlencoded_forms_only,
         include_in_schema=False,
     )
+
+
+async def _urlencoded_forms_only(request: Request[Any, Any, Any]) -> None:
+    """The portal's forms (and htmx) post ``application/x-www-form-urlencoded``, the encoding
+    ``api.input_guard`` checks field by field; any other body (a multipart upload) is refused
+    before a page reads it, so nothing unchecked reaches the core."""
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != FORM_TYPE and (media_type or await request.body()):
+        raise HTTPException(
+            status_code=415, detail=f"the portal's forms are sent as {FORM_TYPE}, not {media_type}"
+        )
 
 
 @get("/", include_in_schema=False, opt={EXCLUDE_OPT_KEY: True})
@@ -142,8 +159,36 @@ def _pao_error(request: Request[Any, Any, Any], exc: PaoError) -> Response[str]:
     return _error_page(request, status, "Not possible", exc.message)
 
 
+def _input_refused(request: Request[Any, Any, Any], exc: InputRefused) -> Response[str]:
+    """What ``api.input_guard`` refused before the page ran, named field by field (never the
+    refused value itself), as the API's problem document names it."""
+    located = "; ".join(
+        f"{e.get('parameter') or e.get('pointer') or e['source']}: {e['message']}"
+        for e in exc.errors
+    )
+    detail = f"{exc.detail} ({located})" if located else exc.detail
+    return _error_page(request, exc.status, "Bad request", detail)
+
+
+def _invalid_parameter(request: Request[Any, Any, Any], exc: ValidationException) -> Response[str]:
+    """A query or path parameter out of its bounds (a search too long, an unknown scope): the
+    parameter named with the reason, never the value sent (it may be 60 000 characters)."""
+    entries = exc.extra if isinstance(exc.extra, list) else []
+    located = "; ".join(
+        f"{e.get('key')}: {e.get('message')}" for e in entries if isinstance(e, dict)
+    )
+    detail = f"a parameter cannot be accepted ({located})" if located else "a parameter is invalid"
+    return _error_page(request, 400, "Bad request", detail)
+
+
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[str]:
     status = exc.status_code or HTTP_500_INTERNAL_SERVER_ERROR
-    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed"}
+    titles = {
+        400: "Bad request",
+        403: "Not allowed",
+        404: "Not found",
+        405: "Not allowed",
+        415: "Not a form",
+    }
     detail = exc.detail if status < 500 else "Something went wrong on our side."
     return _error_page(request, status, titles.get(status, "Error"), str(detail))

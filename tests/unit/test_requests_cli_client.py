@@ -106,7 +106,16 @@ def test_approvers_resolve_among_their_inbox_too() -> None:
 
 @pytest.mark.parametrize(
     ("given", "reason"),
-    [("150", "too short"), ("zzzz", "not a request id"), ("1-2-", "too short")],
+    [
+        ("150", "too short"),
+        ("zzzz", "not a request id"),
+        ("1-2-", "too short"),
+        ("150c%", "not a request id"),  # SQL LIKE wildcards are no part of an id
+        ("150c_", "not a request id"),
+        ("%%%%", "not a request id"),
+        ("150c/../x", "not a request id"),
+        ("150c\x00", "not a request id"),
+    ],
 )
 def test_what_cannot_be_an_id_prefix_is_refused_locally(given: str, reason: str) -> None:
     client, seen = fake_api([FIRST])

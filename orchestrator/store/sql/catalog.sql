@@ -43,15 +43,16 @@ FROM catalog_item_versions
 WHERE id = %(id)s;
 
 -- name: list_catalog_items
--- Keyset pagination on id; filters are optional (NULL means "any").
+-- Keyset pagination on id; filters are optional (NULL means "any"). The search is a plain
+-- case-insensitive substring (strpos, not LIKE: a percent sign or underscore typed is text).
 SELECT id, name, description, category, owner_team, tags, version, lifecycle, updated_at
 FROM catalog_items
 WHERE active
   AND (%(category)s::text IS NULL OR category = %(category)s)
   AND (%(owner)s::text IS NULL OR owner_team = %(owner)s)
   AND (%(search)s::text IS NULL
-       OR name ILIKE '%%' || %(search)s || '%%'
-       OR description ILIKE '%%' || %(search)s || '%%'
+       OR strpos(lower(name), lower(%(search)s)) > 0
+       OR strpos(lower(description), lower(%(search)s)) > 0
        OR %(search)s = ANY(tags))
   AND (%(include_retired)s OR lifecycle <> 'retired')
   AND (%(after)s::text IS NULL OR id > %(after)s)
@@ -65,8 +66,8 @@ WHERE active
   AND (%(category)s::text IS NULL OR category = %(category)s)
   AND (%(owner)s::text IS NULL OR owner_team = %(owner)s)
   AND (%(search)s::text IS NULL
-       OR name ILIKE '%%' || %(search)s || '%%'
-       OR description ILIKE '%%' || %(search)s || '%%'
+       OR strpos(lower(name), lower(%(search)s)) > 0
+       OR strpos(lower(description), lower(%(search)s)) > 0
        OR %(search)s = ANY(tags))
   AND (%(include_retired)s OR lifecycle <> 'retired');
 
